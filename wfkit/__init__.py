@@ -1,0 +1,119 @@
+"""wfkit: durable asyncio workflows with their histories in DuckDB, built for notebooks.
+
+```python
+import asyncio, wfkit
+
+@wfkit.activity
+async def extract(source: str) -> list[dict]: ...
+
+@wfkit.workflow
+async def etl(sources: list[str]) -> int:
+    batches = await asyncio.gather(*(extract(s) for s in sources))
+    return sum(len(b) for b in batches)
+
+engine = await wfkit.Engine.open("etl.duckdb")
+handle = await engine.start(etl, ["a.csv"], id="etl-1")
+print(await handle.result())
+```
+"""
+
+from __future__ import annotations
+
+from wfkit._activity import ActivityInfo, activity_info, heartbeat
+from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, WorkflowDefinition, activity, workflow
+from wfkit._engine._activities import TaskQueue
+from wfkit._engine._clock import Clock, FakeClock, SystemClock
+from wfkit._engine._engine import Engine
+from wfkit._engine._handle import WorkflowHandle
+from wfkit._history._events import Event, EventType
+from wfkit._history._history import History
+from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._runtime._context import WorkflowInfo
+from wfkit._sync import run
+from wfkit._version import __version__
+from wfkit._workflow_api import (
+    continue_as_new,
+    execute_activity,
+    execute_child,
+    info,
+    now,
+    patched,
+    random,
+    set_query_handler,
+    side_effect,
+    sleep,
+    uuid4,
+    wait_signal,
+)
+from wfkit.errors import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    EngineClosedError,
+    NondeterminismError,
+    NotAWfkitDatabaseError,
+    NotInWorkflowError,
+    PayloadError,
+    SchemaVersionError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    WfkitError,
+    WorkflowAlreadyStartedError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+
+__all__ = [
+    "ActivityDefinition",
+    "ActivityError",
+    "ActivityInfo",
+    "ApplicationError",
+    "ChildWorkflowError",
+    "Clock",
+    "Engine",
+    "EngineClosedError",
+    "Event",
+    "EventType",
+    "FakeClock",
+    "History",
+    "JsonConverter",
+    "NondeterminismError",
+    "NotAWfkitDatabaseError",
+    "NotInWorkflowError",
+    "PayloadConverter",
+    "PayloadError",
+    "Registry",
+    "RetryPolicy",
+    "SchemaVersionError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreLockedError",
+    "SystemClock",
+    "TaskQueue",
+    "WfkitError",
+    "WorkflowAlreadyStartedError",
+    "WorkflowDefinition",
+    "WorkflowFailedError",
+    "WorkflowHandle",
+    "WorkflowInfo",
+    "WorkflowNotFoundError",
+    "__version__",
+    "activity",
+    "activity_info",
+    "continue_as_new",
+    "execute_activity",
+    "execute_child",
+    "heartbeat",
+    "info",
+    "now",
+    "patched",
+    "random",
+    "run",
+    "set_query_handler",
+    "side_effect",
+    "sleep",
+    "uuid4",
+    "wait_signal",
+    "workflow",
+]

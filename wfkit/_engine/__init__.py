@@ -1,0 +1,1 @@
+"""Asyncio orchestration: starts runs, activates instances, runs activities, persists, recovers."""

@@ -1,0 +1,331 @@
+"""Running activity attempts: task queues with concurrency and rate limits, timeouts, heartbeats, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wfkit._activity import ActivityInfo, _ActivityContext, _current
+from wfkit._definitions import ActivityDefinition, RetryPolicy
+from wfkit._history._events import ATTEMPT_RETRYING, EventType
+from wfkit._history._failure import failure_from_exception
+from wfkit._history._state import ENGINE_RESTART, ActivityState
+from wfkit.errors import PayloadError
+
+if TYPE_CHECKING:
+    from wfkit._engine._engine import Engine, _Run
+
+__all__ = ["ActivityRunner", "TaskQueue"]
+
+logger = logging.getLogger("wfkit.activity")
+E = EventType
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueue:
+    """Limits for one named task queue, so a slow source cannot starve the others."""
+
+    max_concurrency: int = 100
+    """Attempts of this queue running at once."""
+    rate_limit: float | None = None
+    """Attempt starts per second (None: no limit)."""
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"TaskQueue.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError(f"TaskQueue.rate_limit must be > 0 starts per second, got {self.rate_limit}")
+
+
+class _Queue:
+    """A task queue's live state: running count, waiting attempts, a token bucket for the rate limit."""
+
+    def __init__(self, name: str, config: TaskQueue) -> None:
+        self.name = name
+        self.config = config
+        self.running = 0
+        self.waiting: collections.deque[tuple[_Run, int]] = collections.deque()
+        self._tokens = 1.0 if config.rate_limit else 0.0
+        self._refilled = time.monotonic()
+        self.wakeup_armed = False
+
+    def try_acquire(self) -> bool:
+        if self.running >= self.config.max_concurrency:
+            return False
+        if self.config.rate_limit:
+            now = time.monotonic()
+            self._tokens = min(1.0, self._tokens + (now - self._refilled) * self.config.rate_limit)
+            self._refilled = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+        self.running += 1
+        return True
+
+    def seconds_to_next_token(self) -> float:
+        rate = self.config.rate_limit or 1.0
+        return max(0.0, (1.0 - self._tokens) / rate)
+
+
+class _TimedOut(Exception):  # noqa: N818 - internal signal
+    def __init__(self, kind: str, seconds: float) -> None:
+        super().__init__(f"activity exceeded its {kind} timeout of {seconds:g}s")
+        self.kind = kind
+
+
+class ActivityRunner:
+    """Starts attempts when their queue has room, runs them, and records how each ended."""
+
+    def __init__(self, engine: Engine, queues: dict[str, TaskQueue], default: TaskQueue, max_threads: int) -> None:
+        self._engine = engine
+        self._configs = dict(queues)
+        self._default = default
+        self._queues: dict[str, _Queue] = {}
+        self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="wfkit-activity")
+        self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+    def queue(self, name: str) -> _Queue:
+        """The live queue of that name (created with default limits on first use)."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = _Queue(name, self._configs.get(name, self._default))
+        return queue
+
+    def configure(self, name: str, config: TaskQueue) -> None:
+        """Set a queue's limits (applies to attempts started from now on)."""
+        self._configs[name] = config
+        if name in self._queues:
+            self._queues[name].config = config
+
+    def _queue_of(self, run: _Run, act: ActivityState) -> _Queue:
+        return self.queue(act.options.get("task_queue") or run.task_queue or "default")
+
+    #### Scheduling ####
+
+    def schedule(self, run: _Run, seq: int) -> None:
+        """Start the activity's next attempt now if its queue has room, else queue it."""
+        act = run.state.activities.get(seq)
+        if act is None:
+            return
+        queue = self._queue_of(run, act)
+        if queue.try_acquire():
+            self._start_attempt(run, act, queue)
+        else:
+            queue.waiting.append((run, seq))
+            self._arm_rate_wakeup(queue)
+
+    def _start_attempt(self, run: _Run, act: ActivityState, queue: _Queue) -> None:
+        attempt = act.attempt + 1
+        self._engine._record(
+            run,
+            E.ActivityTaskStarted,
+            {"activity_id": act.seq, "activity_type": act.activity_type, "scheduled_event_id": act.scheduled_event_id, "attempt": attempt},
+        )
+        # The attempt runs only once its start is durable, so a crash can never hide an attempt.
+        self._engine._after_commit(run, lambda: self._launch(run, act.seq, attempt, queue))
+
+    def _launch(self, run: _Run, seq: int, attempt: int, queue: _Queue) -> None:
+        act = run.state.activities.get(seq)
+        if not self._engine._is_live(run) or act is None or act.attempt != attempt:
+            self._release(queue)
+            return
+        task = asyncio.get_running_loop().create_task(self._run_attempt(run, act, attempt, queue))
+        self._tasks[(run.run_id, seq)] = task
+
+    def _release(self, queue: _Queue) -> None:
+        queue.running -= 1
+        self._pump(queue)
+
+    def _pump(self, queue: _Queue) -> None:
+        while queue.waiting:
+            run, seq = queue.waiting[0]
+            act = run.state.activities.get(seq)
+            if not self._engine._is_live(run) or act is None or act.running:
+                queue.waiting.popleft()
+                continue
+            if not queue.try_acquire():
+                self._arm_rate_wakeup(queue)
+                return
+            queue.waiting.popleft()
+            self._start_attempt(run, act, queue)
+
+    def _arm_rate_wakeup(self, queue: _Queue) -> None:
+        if queue.config.rate_limit and not queue.wakeup_armed and queue.running < queue.config.max_concurrency:
+            queue.wakeup_armed = True
+
+            def wake() -> None:
+                queue.wakeup_armed = False
+                self._pump(queue)
+
+            asyncio.get_running_loop().call_later(queue.seconds_to_next_token(), wake)
+
+    def cancel(self, run: _Run, seq: int) -> None:
+        """Stop a running attempt (async activities are cancelled; threads are abandoned)."""
+        task = self._tasks.pop((run.run_id, seq), None)
+        if task is not None:
+            task.cancel()
+
+    def abandon_run(self, run: _Run) -> None:
+        """Cancel every running attempt of a run that closed."""
+        for seq in list(run.state.activities):
+            self.cancel(run, seq)
+
+    def resume(self, run: _Run) -> None:
+        """After a restart: retry attempts that were cut short, re-arm retries, start what never started."""
+        engine = self._engine
+        for act in list(run.state.activities.values()):
+            if act.running:
+                engine._record(run, E.ActivityTaskTimedOut, self._attempt_end(act, act.attempt) | {
+                    "retry_state": ATTEMPT_RETRYING,
+                    "timeout_type": ENGINE_RESTART,
+                    "next_retry_delay": 0.0,
+                    "failure": {"type": ENGINE_RESTART, "message": "the engine stopped while this attempt was running", "stack": "", "non_retryable": False},
+                })  # fmt: skip
+                self.schedule(run, act.seq)
+            elif act.retry_at is not None:
+                self._arm_retry(run, act.seq, act.retry_at)
+            else:
+                self.schedule(run, act.seq)
+
+    def _arm_retry(self, run: _Run, seq: int, when: float) -> None:
+        def due() -> None:
+            act = run.state.activities.get(seq)
+            if self._engine._is_live(run) and act is not None and act.retry_at is not None:
+                self.schedule(run, seq)
+
+        self._engine._call_at(run, when, due)
+
+    #### Running an attempt ####
+
+    async def _run_attempt(self, run: _Run, act: ActivityState, attempt: int, queue: _Queue) -> None:
+        engine = self._engine
+        key = (run.run_id, act.seq)
+        started = time.monotonic()
+        outcome: Any = None
+        error: BaseException | None = None
+        try:
+            outcome = await self._invoke(run, act, attempt)
+        except asyncio.CancelledError as exc:
+            if self._tasks.get(key) is not asyncio.current_task():
+                self._release(queue)
+                return  # cancelled by the engine (workflow request, run closed, shutdown)
+            error = exc  # the activity itself raised CancelledError: an ordinary failure
+        except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never propagated
+            error = exc
+        self._tasks.pop(key, None)
+        self._release(queue)
+        current = run.state.activities.get(act.seq)
+        if engine._closing or not engine._is_live(run) or current is None or current.attempt != attempt or not current.running:
+            return  # abandoned: cancelled, run closed, or engine reloaded the run
+        if error is None:
+            try:
+                payload = engine.converter.to_payload(outcome)
+            except PayloadError as exc:
+                error = PayloadError(f"activity {act.activity_type} returned a value that cannot be stored: {exc}")
+            else:
+                engine._record(run, E.ActivityTaskCompleted, self._attempt_end(act, attempt) | {"result": payload})
+                engine._mark_dirty(run)
+                return
+        self._record_failure(run, act, attempt, error, time.monotonic() - started)
+
+    async def _invoke(self, run: _Run, act: ActivityState, attempt: int) -> Any:
+        engine = self._engine
+        definition = engine.registry.activity(act.activity_type)
+        if definition is None:
+            raise LookupError(f"activity {act.activity_type!r} is not registered in this process (define it, or pass it to Engine.open)")
+        hints = definition.param_hints()
+        args = [engine.converter.from_payload(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(act.args)]
+        info = ActivityInfo(act.activity_type, act.seq, attempt, run.workflow_id, run.run_id, f"{run.run_id}:{act.seq}")
+        ctx = _ActivityContext(info)
+        start_to_close = act.options.get("start_to_close")
+        schedule_to_close = act.options.get("schedule_to_close")
+        heartbeat_timeout = act.options.get("heartbeat_timeout")
+        deadline = None
+        if schedule_to_close:
+            deadline = act.scheduled_time + schedule_to_close
+        if start_to_close:
+            local = engine.clock.now() + start_to_close
+            deadline = local if deadline is None else min(deadline, local)
+        future = self._spawn(definition, args, ctx)
+        while True:
+            waits = []
+            if deadline is not None:
+                waits.append(deadline - engine.clock.now())
+            if heartbeat_timeout:
+                waits.append(ctx.last_heartbeat + heartbeat_timeout - time.monotonic())
+            timeout = max(0.0, min(waits)) if waits else None
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if done:
+                return future.result()
+            if heartbeat_timeout and time.monotonic() - ctx.last_heartbeat >= heartbeat_timeout:
+                future.cancel()
+                raise _TimedOut("Heartbeat", heartbeat_timeout)
+            if deadline is not None and engine.clock.now() >= deadline:
+                future.cancel()
+                if schedule_to_close and deadline == act.scheduled_time + schedule_to_close:
+                    raise _TimedOut("ScheduleToClose", schedule_to_close)
+                raise _TimedOut("StartToClose", float(start_to_close or 0))
+
+    def _spawn(self, definition: ActivityDefinition[Any, Any], args: list[Any], ctx: _ActivityContext) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        context.run(_current.set, ctx)
+        if definition.is_async:
+            # A task copies the context it is created in (create_task(context=...) is Python 3.11+).
+            return context.run(loop.create_task, definition.fn(*args))
+        return loop.run_in_executor(self._threads, context.run, definition.fn, *args)
+
+    def _record_failure(self, run: _Run, act: ActivityState, attempt: int, error: BaseException, elapsed: float) -> None:
+        engine = self._engine
+        policy = RetryPolicy.from_dict(act.options.get("retry_policy") or {})
+        failure = failure_from_exception(error)
+        timed_out = isinstance(error, _TimedOut)
+        event_type = E.ActivityTaskTimedOut if timed_out else E.ActivityTaskFailed
+        attrs = self._attempt_end(act, attempt) | {"failure": failure}
+        if isinstance(error, _TimedOut):
+            attrs["timeout_type"] = error.kind
+        counted = attempt - act.lost_attempts
+        short_type = failure["type"].rsplit(".", 1)[-1]
+        if failure["non_retryable"] or failure["type"] in policy.non_retryable_error_types or short_type in policy.non_retryable_error_types:
+            attrs["retry_state"] = "NonRetryableFailure"
+        elif isinstance(error, _TimedOut) and error.kind == "ScheduleToClose":
+            attrs["retry_state"] = "Timeout"
+        elif policy.max_attempts and counted >= policy.max_attempts:
+            attrs["retry_state"] = "MaximumAttemptsReached"
+        else:
+            delay = policy.delay_after(counted)
+            schedule_to_close = act.options.get("schedule_to_close")
+            if schedule_to_close and engine.clock.now() + delay >= act.scheduled_time + schedule_to_close:
+                attrs["retry_state"] = "Timeout"
+            else:
+                attrs["retry_state"] = ATTEMPT_RETRYING
+                attrs["next_retry_delay"] = delay
+                event = engine._record(run, event_type, attrs)
+                logger.info("activity %s attempt %d failed after %.3fs, retrying in %gs: %s", act.activity_type, attempt, elapsed, delay, failure["message"])
+                self._arm_retry(run, act.seq, event.event_time + delay)
+                return
+        engine._record(run, event_type, attrs)
+        engine._mark_dirty(run)
+
+    @staticmethod
+    def _attempt_end(act: ActivityState, attempt: int) -> dict[str, Any]:
+        return {
+            "activity_id": act.seq,
+            "activity_type": act.activity_type,
+            "scheduled_event_id": act.scheduled_event_id,
+            "started_event_id": act.started_event_id,
+            "attempt": attempt,
+        }
+
+    def close(self) -> None:
+        """Cancel running async attempts and stop taking thread work (threads finish on their own)."""
+        for task in list(self._tasks.values()):
+            task.cancel()
+        self._tasks.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""Pure history model: events, commands, activations and payloads. No I/O."""

@@ -1,0 +1,168 @@
+"""Payloads and the default JSON converter.
+
+A payload is a plain dict `{"encoding": ..., "data": ...}` so that it can be stored
+inside DuckDB `JSON` columns and reached with SQL. The default converter writes
+`json/plain`; dataclasses, datetimes, dates, `Decimal`, `bytes`, enums and
+(where installed) pandas DataFrames and pyarrow Tables are handled explicitly and
+rebuilt from the type hints of the receiving function. Pickle is never used.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import enum
+import math
+import types
+import typing
+import uuid
+from typing import Any, Protocol
+
+from wfkit.errors import PayloadError
+
+__all__ = ["JSON_ENCODING", "JsonConverter", "Payload", "PayloadConverter", "decode_failure_free"]
+
+JSON_ENCODING = "json/plain"
+
+Payload = dict[str, Any]
+
+
+class PayloadConverter(Protocol):
+    """Turns values into payloads and back."""
+
+    def to_payload(self, value: Any) -> Payload:
+        """Encode one value."""
+        ...
+
+    def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
+        """Decode one value, rebuilding the type named by `hint` where possible."""
+        ...
+
+
+def _to_jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            # DuckDB's JSON type (and strict JSON) has no NaN/Infinity.
+            raise PayloadError(f"cannot store the float {value} as JSON; use None or a string")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise PayloadError(f"dict key of type {type(key).__name__} cannot be stored as JSON")
+            out[str(key) if not isinstance(key, str) else key] = _to_jsonable(item)
+        return out
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return _to_jsonable(value.value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        return [_to_jsonable(v) for v in sorted(value, key=repr)]
+    module = type(value).__module__
+    if module.startswith("pandas") and hasattr(value, "to_dict"):
+        return _to_jsonable(value.to_dict(orient="records") if hasattr(value, "columns") else value.to_dict())
+    if module.startswith("pyarrow") and hasattr(value, "to_pylist"):
+        return _to_jsonable(value.to_pylist())
+    if module.startswith("numpy") and hasattr(value, "tolist"):
+        return _to_jsonable(value.tolist())
+    raise PayloadError(
+        f"cannot store a value of type {type(value).__qualname__} as JSON; pass plain data (dict, list, str, numbers, dataclasses, datetime, Decimal, bytes)"
+    )
+
+
+def _from_jsonable(value: Any, hint: Any) -> Any:
+    if hint is Any or hint is None or value is None or isinstance(hint, (str, typing.TypeVar)):
+        return value
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        for arg in typing.get_args(hint):
+            if arg is type(None):
+                continue
+            try:
+                return _from_jsonable(value, arg)
+            except (TypeError, ValueError, PayloadError):
+                continue
+        return value
+    if origin is typing.Literal or origin is typing.Annotated:
+        return value if origin is typing.Literal else _from_jsonable(value, typing.get_args(hint)[0])
+    if origin in (list, set, frozenset, tuple) or hint in (list, set, frozenset, tuple):
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return tuple(_from_jsonable(v, a) for v, a in zip(value, args, strict=False))
+        item = args[0] if args else Any
+        items = [_from_jsonable(v, item) for v in value]
+        container = origin or hint
+        return items if container is list else container(items)
+    if origin is dict or hint is dict:
+        args = typing.get_args(hint)
+        vhint = args[1] if len(args) == 2 else Any
+        return {k: _from_jsonable(v, vhint) for k, v in value.items()}
+    if not isinstance(hint, type):
+        return value
+    cls: Any = hint
+    if dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(cls)
+        kwargs = {f.name: _from_jsonable(value[f.name], hints.get(f.name, Any)) for f in dataclasses.fields(cls) if f.name in value}
+        return cls(**kwargs)
+    if issubclass(hint, enum.Enum):
+        return hint(value)
+    if hint is datetime.datetime:
+        return datetime.datetime.fromisoformat(value)
+    if hint is datetime.date:
+        return datetime.date.fromisoformat(value)
+    if hint is datetime.time:
+        return datetime.time.fromisoformat(value)
+    if hint is datetime.timedelta:
+        return datetime.timedelta(seconds=value)
+    if hint is decimal.Decimal:
+        return decimal.Decimal(value)
+    if hint is uuid.UUID:
+        return uuid.UUID(value)
+    if hint is bytes:
+        return base64.b64decode(value)
+    if cls.__module__.startswith("pandas") and cls.__name__ == "DataFrame":
+        return cls(value)
+    if cls.__module__.startswith("pyarrow") and cls.__name__ == "Table":
+        return cls.from_pylist(value)
+    return value
+
+
+class JsonConverter:
+    """The default converter: JSON, with explicit handling of common Python types. Never pickles."""
+
+    def to_payload(self, value: Any) -> Payload:
+        """Encode `value` as a `json/plain` payload; raise `PayloadError` naming the type if it can't be."""
+        return {"encoding": JSON_ENCODING, "data": _to_jsonable(value)}
+
+    def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
+        """Decode a payload; unknown encodings raise `PayloadError`."""
+        encoding = payload.get("encoding")
+        if encoding != JSON_ENCODING:
+            raise PayloadError(f"cannot decode a payload with encoding {encoding!r} (expected {JSON_ENCODING})")
+        try:
+            return _from_jsonable(payload.get("data"), hint)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PayloadError(f"cannot decode payload as {getattr(hint, '__name__', hint)}: {exc}") from None
+
+
+def decode_failure_free(payload: Payload | None) -> Any:
+    """The data of a payload without any type rebuilding, for display."""
+    if payload is None:
+        return None
+    return payload.get("data")

@@ -1,0 +1,311 @@
+"""History <-> runtime: commands as events, events as activations, and a run's open work.
+
+`RunState` is the run's mutable state (Temporal calls it that too): the engine feeds it
+every event it records, and recovery rebuilds it by feeding it a stored history, so
+both paths agree on which activities, timers and children are still open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from wfkit._history._commands import (
+    Activation,
+    CancelTimer,
+    CancelWorkflow,
+    Command,
+    CompleteWorkflow,
+    ContinueAsNew,
+    FailWorkflow,
+    FireTimer,
+    Job,
+    RecordMarker,
+    RequestCancelActivity,
+    RequestCancelWorkflow,
+    ResolveActivity,
+    ResolveChild,
+    ScheduleActivity,
+    SignalWorkflow,
+    StartChildWorkflow,
+    StartTimer,
+    StartWorkflow,
+)
+from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, EventType
+
+__all__ = [
+    "COMMAND_EVENTS",
+    "ENGINE_RESTART",
+    "ActivityState",
+    "ChildState",
+    "RecordedActivation",
+    "RunState",
+    "TimerState",
+    "command_matches",
+    "command_to_event",
+    "describe_command",
+    "event_to_job",
+    "split_activations",
+]
+
+E = EventType
+
+#: `timeout_type` of an attempt that was running when the engine stopped (crash or close).
+ENGINE_RESTART = "EngineRestart"
+
+COMMAND_EVENTS = frozenset(
+    {
+        E.ActivityTaskScheduled,
+        E.ActivityTaskCancelRequested,
+        E.TimerStarted,
+        E.TimerCanceled,
+        E.StartChildWorkflowExecutionInitiated,
+        E.MarkerRecorded,
+        E.WorkflowExecutionCompleted,
+        E.WorkflowExecutionFailed,
+        E.WorkflowExecutionCanceled,
+        E.WorkflowExecutionContinuedAsNew,
+    }
+)
+
+
+def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
+    """The event type and attributes that record `command` in history."""
+    match command:
+        case ScheduleActivity(seq, activity_type, args, options):
+            return E.ActivityTaskScheduled, {"activity_id": seq, "activity_type": activity_type, "input": args, **options}
+        case RequestCancelActivity(seq):
+            return E.ActivityTaskCancelRequested, {"activity_id": seq}
+        case StartTimer(seq, duration):
+            return E.TimerStarted, {"timer_id": seq, "duration": duration}
+        case CancelTimer(seq):
+            return E.TimerCanceled, {"timer_id": seq}
+        case StartChildWorkflow(seq, workflow_type, workflow_id, args, task_queue):
+            attrs = {"child_id": seq, "workflow_type": workflow_type, "workflow_id": workflow_id, "input": args}
+            return E.StartChildWorkflowExecutionInitiated, {**attrs, "task_queue": task_queue}
+        case RecordMarker(name, details):
+            return E.MarkerRecorded, {"marker_name": name, **details}
+        case CompleteWorkflow(result):
+            return E.WorkflowExecutionCompleted, {"result": result}
+        case FailWorkflow(failure):
+            return E.WorkflowExecutionFailed, {"failure": failure}
+        case CancelWorkflow(details):
+            return E.WorkflowExecutionCanceled, {"details": details}
+        case ContinueAsNew(args):
+            return E.WorkflowExecutionContinuedAsNew, {"input": args}
+    raise TypeError(f"not a command: {command!r}")
+
+
+def describe_command(command: Command) -> str:
+    """A short description in the same words as `Event.describe`."""
+    event_type, attrs = command_to_event(command)
+    return Event(0, event_type, 0.0, attrs).describe()
+
+
+def command_matches(command: Command, event: Event) -> bool:
+    """True when `event` is how history recorded `command` (same kind, same identity)."""
+    event_type, attrs = command_to_event(command)
+    if event.event_type is not event_type:
+        return False
+    recorded = event.attributes
+    for key in ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id"):
+        if key in attrs and key in recorded and attrs[key] != recorded[key]:
+            return False
+    return True
+
+
+def event_to_job(event: Event) -> Job | None:
+    """The activation job an event delivers to the workflow, or None if the workflow does not see it."""
+    attrs = event.attributes
+    match event.event_type:
+        case E.WorkflowExecutionStarted:
+            return StartWorkflow(list(attrs.get("input") or []))
+        case E.WorkflowExecutionSignaled:
+            return SignalWorkflow(attrs["signal_name"], attrs.get("input"))
+        case E.WorkflowExecutionCancelRequested:
+            return RequestCancelWorkflow(attrs.get("reason", ""))
+        case E.ActivityTaskCompleted:
+            return ResolveActivity(attrs["activity_id"], "completed", result=attrs.get("result"))
+        case E.ActivityTaskFailed | E.ActivityTaskTimedOut if attrs.get("retry_state") != ATTEMPT_RETRYING:
+            outcome = "failed" if event.event_type is E.ActivityTaskFailed else "timed_out"
+            return ResolveActivity(attrs["activity_id"], outcome, failure=attrs.get("failure"))
+        case E.ActivityTaskCanceled:
+            return ResolveActivity(attrs["activity_id"], "canceled", failure=attrs.get("failure"))
+        case E.TimerFired:
+            return FireTimer(attrs["timer_id"])
+        case E.ChildWorkflowExecutionCompleted:
+            return ResolveChild(attrs["child_id"], "completed", result=attrs.get("result"))
+        case E.ChildWorkflowExecutionFailed:
+            return ResolveChild(attrs["child_id"], "failed", failure=attrs.get("failure"))
+        case E.ChildWorkflowExecutionCanceled:
+            return ResolveChild(attrs["child_id"], "canceled", failure=attrs.get("failure"))
+    return None
+
+
+@dataclass(slots=True)
+class RecordedActivation:
+    """One workflow task of a recorded history: what it delivered and what the code answered."""
+
+    activation: Activation
+    started_event: Event
+    """The `WorkflowTaskStarted` event of this task."""
+    commands: list[Event]
+    """The command events recorded after the task completed, in order."""
+    job_events: list[Event]
+    """The events whose jobs this activation delivered."""
+
+
+def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
+    """Cut a history into its workflow tasks.
+
+    Jobs are the workflow-visible events seen before a `WorkflowTaskStarted`; commands are
+    the command events after its `WorkflowTaskCompleted`. A failed task's jobs carry over
+    to the next task, as in Temporal.
+    """
+    job_events: list[Event] = []
+    current: RecordedActivation | None = None
+    completed = False
+    for event in events:
+        et = event.event_type
+        if et is E.WorkflowTaskStarted:
+            if current is not None:
+                yield current
+            jobs = [job for job in (event_to_job(e) for e in job_events) if job is not None]
+            current = RecordedActivation(Activation(event.event_time, jobs, replaying=True), event, [], job_events)
+            job_events, completed = [], False
+        elif et is E.WorkflowTaskCompleted:
+            completed = True
+        elif et is E.WorkflowTaskFailed:
+            if current is not None:
+                job_events = current.job_events + job_events
+            current, completed = None, False
+        elif completed and current is not None and et in COMMAND_EVENTS:
+            current.commands.append(event)
+            if et is E.MarkerRecorded:
+                current.activation.recorded_markers.append(event.attributes)
+        elif event_to_job(event) is not None:
+            job_events.append(event)
+    if current is not None:
+        yield current
+
+
+# #### Open work of a run ####
+
+
+@dataclass(slots=True)
+class ActivityState:
+    """An activity that was scheduled and has not closed."""
+
+    seq: int
+    activity_type: str
+    args: list[Any]
+    options: dict[str, Any]
+    scheduled_event_id: int
+    scheduled_time: float
+    attempt: int = 0
+    """The last attempt that started (0: none yet)."""
+    started_event_id: int | None = None
+    running: bool = False
+    """True between an attempt's start and its end."""
+    retry_at: float | None = None
+    """When the next attempt is due, after a failed attempt."""
+    last_failure: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    lost_attempts: int = 0
+    """Attempts cut short by an engine restart; they do not count against the retry policy."""
+
+
+@dataclass(slots=True)
+class TimerState:
+    """A durable timer that has not fired or been cancelled."""
+
+    seq: int
+    started_event_id: int
+    fire_at: float
+
+
+@dataclass(slots=True)
+class ChildState:
+    """A child workflow that was initiated and has not closed."""
+
+    seq: int
+    initiated_event_id: int
+    workflow_type: str
+    workflow_id: str
+    args: list[Any]
+    task_queue: str | None
+    run_id: str | None = None
+
+
+@dataclass(slots=True)
+class RunState:
+    """The open work of one run, kept up to date event by event."""
+
+    next_event_id: int = 1
+    activities: dict[int, ActivityState] = field(default_factory=dict)
+    timers: dict[int, TimerState] = field(default_factory=dict)
+    children: dict[int, ChildState] = field(default_factory=dict)
+    closed_by: EventType | None = None
+    last_event_time: float = 0.0
+    unactivated: list[Event] = field(default_factory=list)
+    """Workflow-visible events recorded since the last workflow task started (jobs still owed)."""
+    _task_jobs: list[Event] = field(default_factory=list)
+
+    def apply(self, event: Event) -> None:
+        """Advance the state past `event` (which must carry the next event id)."""
+        if event.event_id != self.next_event_id:
+            raise ValueError(f"history gap: expected event {self.next_event_id}, got {event.event_id}")
+        self.next_event_id += 1
+        self.last_event_time = event.event_time
+        et, attrs = event.event_type, event.attributes
+        if et is E.WorkflowTaskStarted:
+            self._task_jobs, self.unactivated = self.unactivated, []
+        elif et is E.WorkflowTaskFailed:
+            # A failed task delivered nothing: its jobs are owed to the next one.
+            self.unactivated = self._task_jobs + self.unactivated
+        elif event_to_job(event) is not None:
+            self.unactivated.append(event)
+        if et is E.ActivityTaskScheduled:
+            options = {k: v for k, v in attrs.items() if k not in ("activity_id", "activity_type", "input")}
+            self.activities[attrs["activity_id"]] = ActivityState(
+                attrs["activity_id"], attrs["activity_type"], attrs.get("input") or [], options, event.event_id, event.event_time
+            )
+        elif et is E.ActivityTaskStarted:
+            act = self.activities.get(attrs["activity_id"])
+            if act is not None:
+                act.attempt, act.started_event_id, act.running, act.retry_at = attrs["attempt"], event.event_id, True, None
+        elif et in (E.ActivityTaskFailed, E.ActivityTaskTimedOut) and attrs.get("retry_state") == ATTEMPT_RETRYING:
+            act = self.activities.get(attrs["activity_id"])
+            if act is not None:
+                act.running = False
+                act.last_failure = attrs.get("failure")
+                act.lost_attempts += attrs.get("timeout_type") == ENGINE_RESTART
+                act.retry_at = event.event_time + float(attrs.get("next_retry_delay") or 0.0)
+        elif et in (E.ActivityTaskCompleted, E.ActivityTaskFailed, E.ActivityTaskTimedOut, E.ActivityTaskCanceled):
+            self.activities.pop(attrs["activity_id"], None)
+        elif et is E.ActivityTaskCancelRequested:
+            act = self.activities.get(attrs["activity_id"])
+            if act is not None:
+                act.cancel_requested = True
+        elif et is E.TimerStarted:
+            self.timers[attrs["timer_id"]] = TimerState(attrs["timer_id"], event.event_id, event.event_time + float(attrs["duration"]))
+        elif et in (E.TimerFired, E.TimerCanceled):
+            self.timers.pop(attrs["timer_id"], None)
+        elif et is E.StartChildWorkflowExecutionInitiated:
+            self.children[attrs["child_id"]] = ChildState(
+                attrs["child_id"], event.event_id, attrs["workflow_type"], attrs["workflow_id"], attrs.get("input") or [], attrs.get("task_queue")
+            )
+        elif et is E.ChildWorkflowExecutionStarted:
+            child = self.children.get(attrs["child_id"])
+            if child is not None:
+                child.run_id = attrs.get("run_id")
+        elif et in (E.ChildWorkflowExecutionCompleted, E.ChildWorkflowExecutionFailed, E.ChildWorkflowExecutionCanceled):
+            self.children.pop(attrs["child_id"], None)
+        elif et in CLOSING_EVENTS:
+            self.closed_by = et
+
+    @property
+    def closed(self) -> bool:
+        """True once a closing event (completed, failed, cancelled, terminated, continued-as-new) was applied."""
+        return self.closed_by is not None

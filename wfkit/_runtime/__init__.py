@@ -1,0 +1,1 @@
+"""Pure deterministic workflow runtime: no I/O, no wall clock, no threads."""

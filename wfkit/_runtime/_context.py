@@ -1,0 +1,95 @@
+"""The seam between the in-workflow API and the runtime that runs the workflow.
+
+Each public in-workflow function (`wfkit.sleep`, `wfkit.now`, ...) is a one-line shim over
+`_Runtime.current().workflow_<name>(...)`. The runtime is found on the running event
+loop, which is the workflow's own deterministic loop while workflow code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wfkit.errors import NotInWorkflowError
+
+__all__ = ["WorkflowInfo", "_Runtime"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    """Facts about the running workflow, from `wfkit.info()`."""
+
+    workflow_id: str
+    """The id given at start (unique among open runs)."""
+    run_id: str
+    """The id of this run."""
+    workflow_type: str
+    """The registered name of the workflow."""
+    task_queue: str
+    """The queue its activities go to unless they name another."""
+    parent_workflow_id: str | None = None
+    """The parent's workflow id, for a child workflow."""
+    continued_from_run_id: str | None = None
+    """The run this one continued from (continue-as-new), if any."""
+
+
+class _Runtime(ABC):
+    """What a running workflow can ask of the runtime. Methods start with `workflow_`."""
+
+    @staticmethod
+    def current(function: str = "") -> _Runtime:
+        """The runtime of the workflow running now; raise `NotInWorkflowError` outside one."""
+        runtime = _Runtime.maybe_current()
+        if runtime is None:
+            raise NotInWorkflowError(function or "this function")
+        return runtime
+
+    @staticmethod
+    def maybe_current() -> _Runtime | None:
+        """The runtime of the workflow running now, or None."""
+        loop = asyncio.events._get_running_loop()
+        return loop if isinstance(loop, _Runtime) else None
+
+    #### Runtime methods, alphabetical ####
+
+    @abstractmethod
+    def workflow_continue_as_new(self, args: tuple[Any, ...]) -> None: ...
+
+    @abstractmethod
+    async def workflow_execute_activity(self, definition: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
+
+    @abstractmethod
+    async def workflow_execute_child(self, definition: Any, args: tuple[Any, ...], workflow_id: str | None) -> Any: ...
+
+    @abstractmethod
+    def workflow_info(self) -> WorkflowInfo: ...
+
+    @abstractmethod
+    def workflow_now(self) -> datetime.datetime: ...
+
+    @abstractmethod
+    def workflow_patched(self, patch_id: str) -> bool: ...
+
+    @abstractmethod
+    def workflow_random(self) -> random.Random: ...
+
+    @abstractmethod
+    def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None: ...
+
+    @abstractmethod
+    def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any: ...
+
+    @abstractmethod
+    async def workflow_sleep(self, seconds: float) -> None: ...
+
+    @abstractmethod
+    def workflow_uuid4(self) -> uuid.UUID: ...
+
+    @abstractmethod
+    async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any: ...

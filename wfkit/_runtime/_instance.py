@@ -1,0 +1,447 @@
+"""A workflow run on its own deterministic event loop.
+
+`WorkflowInstance` *is* an `asyncio.AbstractEventLoop` (as in Temporal's Python SDK): the
+engine calls `activate(activation)`, the loop runs ready callbacks until every coroutine
+is blocked, and the commands the code issued come back. Time is the activation's
+timestamp; timers (`asyncio.sleep`, `wfkit.sleep`, `asyncio.wait_for` timeouts) become
+`StartTimer` commands; there is no I/O, no wall clock and no threads here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import datetime
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from wfkit._definitions import ActivityDefinition, WorkflowDefinition
+from wfkit._history._commands import (
+    Activation,
+    CancelTimer,
+    CancelWorkflow,
+    Command,
+    CompleteWorkflow,
+    ContinueAsNew,
+    FailWorkflow,
+    FireTimer,
+    RecordMarker,
+    RequestCancelActivity,
+    RequestCancelWorkflow,
+    ResolveActivity,
+    ResolveChild,
+    ScheduleActivity,
+    SignalWorkflow,
+    StartChildWorkflow,
+    StartTimer,
+    StartWorkflow,
+)
+from wfkit._history._failure import failure_from_exception
+from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
+from wfkit._runtime._context import WorkflowInfo, _Runtime
+from wfkit.errors import ActivityError, ChildWorkflowError, PayloadError, WfkitError
+
+__all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
+
+logger = logging.getLogger("wfkit.workflow")
+
+
+class ContinueAsNewRequest(BaseException):
+    """Raised by `wfkit.continue_as_new`; a BaseException so `except Exception` cannot swallow it."""
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.args_ = args
+
+
+class _TimerHandle(asyncio.TimerHandle):
+    def __init__(
+        self, seq: int, when: float, callback: Callable[..., Any], args: tuple[Any, ...], loop: WorkflowInstance, context: contextvars.Context | None
+    ) -> None:
+        super().__init__(when, callback, args, loop, context=context)
+        self.seq = seq
+
+
+class _PendingCall:
+    """An activity or child workflow awaiting its result."""
+
+    __slots__ = ("future", "hint", "name")
+
+    def __init__(self, future: asyncio.Future[Any], hint: Any, name: str) -> None:
+        self.future = future
+        self.hint = hint
+        self.name = name
+
+
+class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
+    """One workflow run's deterministic loop. `activate` never raises for workflow-code errors."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition[Any, Any],
+        info: WorkflowInfo,
+        *,
+        seed: int,
+        converter: PayloadConverter | None = None,
+    ) -> None:
+        self.definition = definition
+        self.info = info
+        self.converter: PayloadConverter = converter or JsonConverter()
+        self._random = random.Random(seed)
+        self._time = 0.0
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._commands: list[Command] = []
+        self._seq: dict[str, int] = collections.defaultdict(int)
+        self._activities: dict[int, _PendingCall] = {}
+        self._children: dict[int, _PendingCall] = {}
+        self._timers: dict[int, _TimerHandle] = {}
+        self._signals: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
+        self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(collections.deque)
+        self._query_handlers: dict[str, Callable[..., Any]] = {}
+        self._patches: dict[str, bool] = {}
+        self._markers: collections.deque[dict[str, Any]] = collections.deque()
+        self._replaying = False
+        self._main: asyncio.Task[Any] | None = None
+        self._closed_command: Command | None = None
+        self._cancel_requested = False
+        self._closed = False
+        self.received: list[tuple[str, Any]] = []
+        """Values the workflow received so far, as (source, value): activity results, signals, children."""
+
+    #### Engine-facing API ####
+
+    @property
+    def done(self) -> bool:
+        """True once the workflow returned, failed, was cancelled or continued as new."""
+        return self._closed_command is not None
+
+    @property
+    def main_task(self) -> asyncio.Task[Any] | None:
+        """The task running the workflow function."""
+        return self._main
+
+    def activate(self, activation: Activation) -> list[Command]:
+        """Apply the activation's jobs, run until every coroutine is blocked, return the commands issued."""
+        self._time = activation.timestamp
+        self._replaying = activation.replaying
+        self._markers = collections.deque(activation.recorded_markers)
+        self._commands = []
+        jobs = sorted(activation.jobs, key=lambda j: 0 if isinstance(j, StartWorkflow) else 1 if isinstance(j, SignalWorkflow) else 2)
+        for job in jobs:
+            if self.done:
+                break
+            match job:
+                case StartWorkflow(args):
+                    self._apply_start_workflow(args)
+                case SignalWorkflow(name, payload):
+                    self._apply_signal_workflow(name, payload)
+                case ResolveActivity():
+                    self._apply_resolve_activity(job)
+                case FireTimer(seq):
+                    self._apply_fire_timer(seq)
+                case ResolveChild():
+                    self._apply_resolve_child(job)
+                case RequestCancelWorkflow():
+                    self._apply_request_cancel_workflow()
+        self._run_until_blocked()
+        commands, self._commands = self._commands, []
+        return commands
+
+    def query(self, name: str, args: tuple[Any, ...]) -> Any:
+        """Answer a query from the current state; the handler must not issue commands."""
+        handler = self._query_handlers.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self._query_handlers)) or "none"
+            raise KeyError(f"workflow {self.info.workflow_id} has no query handler {name!r} (registered: {known})")
+        before = len(self._commands)
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            result = handler(*args)
+        finally:
+            asyncio.events._set_running_loop(previous)
+        if len(self._commands) != before:
+            del self._commands[before:]
+            raise WfkitError(f"query handler {name!r} tried to change the workflow (queries must only read state)")
+        return result
+
+    #### Activation functions, alphabetical ####
+
+    def _apply_fire_timer(self, seq: int) -> None:
+        handle = self._timers.pop(seq, None)
+        if handle is not None and not handle.cancelled():
+            self._ready.append(handle)
+
+    def _apply_request_cancel_workflow(self) -> None:
+        self._cancel_requested = True
+        if self._main is not None and not self._main.done():
+            self._main.cancel()
+
+    def _apply_resolve_activity(self, job: ResolveActivity) -> None:
+        pending = self._activities.pop(job.seq, None)
+        if pending is None or pending.future.done():
+            return
+        if job.outcome == "completed":
+            self._resolve(pending, job.result, "activity")
+        else:
+            failure = job.failure or {}
+            message = f"activity {pending.name} {job.outcome.replace('_', ' ')}: {failure.get('type', '')}: {failure.get('message', '')}"
+            pending.future.set_exception(ActivityError(message, failure))
+
+    def _apply_resolve_child(self, job: ResolveChild) -> None:
+        pending = self._children.pop(job.seq, None)
+        if pending is None or pending.future.done():
+            return
+        if job.outcome == "completed":
+            self._resolve(pending, job.result, "child")
+        else:
+            failure = job.failure or {}
+            message = f"child workflow {pending.name} {job.outcome}: {failure.get('type', '')}: {failure.get('message', '')}"
+            pending.future.set_exception(ChildWorkflowError(message, failure))
+
+    def _apply_signal_workflow(self, name: str, payload: Payload | None) -> None:
+        value = None if payload is None else self._decode(payload, Any)
+        self.received.append((f"signal:{name}", value))
+        waiters = self._signal_waiters[name]
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(value)
+                return
+        self._signals[name].append(value)
+
+    def _apply_start_workflow(self, args: list[Payload]) -> None:
+        hints = self.definition.param_hints()
+        try:
+            values = [self._decode(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(args)]
+        except PayloadError as exc:
+            self._close(FailWorkflow(failure_from_exception(exc)))
+            return
+        self._main = self.create_task(self.definition.fn(*values), name=f"workflow {self.definition.name}")
+        self._main.add_done_callback(self._on_main_done)
+
+    #### Runtime methods (the in-workflow API), alphabetical ####
+
+    def workflow_continue_as_new(self, args: tuple[Any, ...]) -> None:
+        raise ContinueAsNewRequest(args)
+
+    async def workflow_execute_activity(self, definition: ActivityDefinition[Any, Any], args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        payloads = self._encode_args(args, f"activity {definition.name}")
+        seq = self._next_seq("activity")
+        future: asyncio.Future[Any] = self.create_future()
+        self._activities[seq] = _PendingCall(future, definition.return_hint, definition.name)
+        self._command(ScheduleActivity(seq, definition.name, payloads, options))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._activities.pop(seq, None) is not None:
+                self._command(RequestCancelActivity(seq))
+            raise
+
+    async def workflow_execute_child(self, definition: WorkflowDefinition[Any, Any], args: tuple[Any, ...], workflow_id: str | None) -> Any:
+        payloads = self._encode_args(args, f"child workflow {definition.name}")
+        seq = self._next_seq("child")
+        child_id = workflow_id or f"{self.info.workflow_id}/{definition.name}-{seq}"
+        future: asyncio.Future[Any] = self.create_future()
+        self._children[seq] = _PendingCall(future, definition.return_hint, definition.name)
+        self._command(StartChildWorkflow(seq, definition.name, child_id, payloads, definition.task_queue))
+        return await future
+
+    def workflow_info(self) -> WorkflowInfo:
+        return self.info
+
+    def workflow_now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self._time, tz=datetime.timezone.utc)
+
+    def workflow_patched(self, patch_id: str) -> bool:
+        if patch_id in self._patches:
+            return self._patches[patch_id]
+        # Live code takes the new branch; replay takes it only if the original run did.
+        present = not self._replaying or any(m.get("marker_name") == "patch" and m.get("patch_id") == patch_id for m in self._markers)
+        if present:
+            self._command(RecordMarker("patch", {"patch_id": patch_id}))
+        self._patches[patch_id] = present
+        return present
+
+    def workflow_random(self) -> random.Random:
+        return self._random
+
+    def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None:
+        self._query_handlers[name] = handler
+
+    def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any:
+        seq = self._next_seq("side_effect")
+        if self._replaying:
+            for marker in self._markers:
+                if marker.get("marker_name") == "side_effect" and marker.get("seq") == seq:
+                    payload = marker["value"]
+                    break
+            else:
+                payload = self.converter.to_payload(fn())
+        else:
+            payload = self.converter.to_payload(fn())
+        self._command(RecordMarker("side_effect", {"seq": seq, "value": payload}))
+        # Decode even when live, so the code sees the same value it will see on replay.
+        return self._decode(payload, hint)
+
+    async def workflow_sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def workflow_uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+
+    async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any:
+        buffered = self._signals.get(name)
+        if buffered:
+            return buffered.popleft()
+        waiter: asyncio.Future[Any] = self.create_future()
+        self._signal_waiters[name].append(waiter)
+        if timeout is None:
+            return await waiter
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            # Python 3.10's asyncio.TimeoutError is not the builtin TimeoutError.
+            raise TimeoutError(f"no signal {name!r} within {timeout:g}s") from None
+
+    #### Internals ####
+
+    def _close(self, command: Command) -> None:
+        if self._closed_command is None:
+            self._closed_command = command
+            self._command(command)
+
+    def _command(self, command: Command) -> None:
+        if self._closed_command is not None and command is not self._closed_command:
+            return
+        self._commands.append(command)
+
+    def _decode(self, payload: Payload, hint: Any) -> Any:
+        return self.converter.from_payload(payload, hint)
+
+    def _encode_args(self, args: tuple[Any, ...], what: str) -> list[Payload]:
+        payloads = []
+        for index, arg in enumerate(args, start=1):
+            try:
+                payloads.append(self.converter.to_payload(arg))
+            except PayloadError as exc:
+                raise PayloadError(f"{what}: argument {index}: {exc}") from None
+        return payloads
+
+    def _next_seq(self, kind: str) -> int:
+        self._seq[kind] += 1
+        return self._seq[kind]
+
+    def _on_main_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._close(CancelWorkflow("cancelled"))
+            return
+        exc = task.exception()
+        if exc is None:
+            try:
+                self._close(CompleteWorkflow(self.converter.to_payload(task.result())))
+            except PayloadError as err:
+                self._close(FailWorkflow(failure_from_exception(PayloadError(f"workflow {self.definition.name} result: {err}"))))
+        elif isinstance(exc, ContinueAsNewRequest):
+            try:
+                self._close(ContinueAsNew(self._encode_args(exc.args_, f"continue_as_new of {self.definition.name}")))
+            except PayloadError as err:
+                self._close(FailWorkflow(failure_from_exception(err)))
+        elif isinstance(exc, asyncio.CancelledError) and self._cancel_requested:
+            self._close(CancelWorkflow("cancelled"))
+        else:
+            self._close(FailWorkflow(failure_from_exception(exc)))
+
+    def _resolve(self, pending: _PendingCall, payload: Payload | None, source: str) -> None:
+        try:
+            value = None if payload is None else self._decode(payload, pending.hint)
+        except PayloadError as exc:
+            pending.future.set_exception(exc)
+            return
+        self.received.append((f"{source}:{pending.name}", value))
+        pending.future.set_result(value)
+
+    def _run_until_blocked(self) -> None:
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            while self._ready:
+                handle = self._ready.popleft()
+                if not handle.cancelled():
+                    handle._run()
+        finally:
+            asyncio.events._set_running_loop(previous)
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        assert isinstance(handle, _TimerHandle)
+        if self._timers.pop(handle.seq, None) is not None:
+            self._command(CancelTimer(handle.seq))
+
+    #### asyncio.AbstractEventLoop: what asyncio needs, nothing more ####
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:  # type: ignore[override]
+        handle = asyncio.Handle(callback, args, self, context=context)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.TimerHandle:  # type: ignore[override]
+        if delay < 0:
+            delay = 0.0
+        seq = self._next_seq("timer")
+        handle = _TimerHandle(seq, self._time + delay, callback, args, self, context)
+        self._timers[seq] = handle
+        self._command(StartTimer(seq, float(delay)))
+        return handle
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.TimerHandle:  # type: ignore[override]
+        # Only relative to time(): Python's asyncio.timeout() schedules through call_at.
+        return self.call_later(when - self._time, callback, *args, context=context)
+
+    def time(self) -> float:
+        return self._time
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+        if context is None:
+            return asyncio.Task(coro, loop=self, name=name)
+        # Task(context=...) is Python 3.11+; a Task copies the context it is created in.
+        return context.run(asyncio.Task, coro, loop=self, name=name)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return asyncio.events._get_running_loop() is self
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+
+    def get_exception_handler(self) -> None:
+        return None
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        logger.debug("workflow %s: %s", self.info.workflow_id, context.get("message"))
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        self.default_exception_handler(context)
+
+    def get_task_factory(self) -> None:
+        return None
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:  # type: ignore[override]
+        raise RuntimeError("threads are not allowed in workflow code; do threaded work in an activity")
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:  # type: ignore[override]
+        raise RuntimeError("run_in_executor is not allowed in workflow code; do blocking work in an activity")
+
+    def __repr__(self) -> str:
+        return f"<WorkflowInstance {self.definition.name} {self.info.workflow_id}/{self.info.run_id}>"

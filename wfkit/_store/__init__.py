@@ -1,0 +1,1 @@
+"""DuckDB persistence: the only package that imports duckdb."""

@@ -1,0 +1,319 @@
+"""The DuckDB store: one file holds every run's history.
+
+The engine owns one `Store`. Its writes arrive in batches (group commit) and each batch is
+one transaction; bulk rows travel as Arrow tables, never row by row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from wfkit._history._events import Event, EventType
+from wfkit._store._schema import MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
+from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreLockedError
+
+__all__ = ["RunClose", "RunRow", "Store"]
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("event_id", pa.int32()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("event_type", pa.string()),
+        ("activity_id", pa.int32()),
+        ("timer_id", pa.int32()),
+        ("child_id", pa.int32()),
+        ("activity_type", pa.string()),
+        ("attempt", pa.int32()),
+        ("attributes", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A new row of the `workflows` table."""
+
+    run_id: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str | None
+    input: Any
+    start_time: float
+    parent_run_id: str | None = None
+    parent_workflow_id: str | None = None
+    continued_from_run_id: str | None = None
+    forked_from_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunClose:
+    """The closing update of a `workflows` row."""
+
+    run_id: str
+    status: str
+    result: Any
+    failure: Any
+    close_time: float
+    history_length: int
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+class Store:
+    """A wfkit history database in one DuckDB file (or in memory)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None) -> None:
+        self._con = con
+        self._writer = con.cursor()
+        self._read_lock = threading.Lock()
+        self.path = path
+
+    #### Opening ####
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+        """Open (creating if needed) a wfkit database; None means in memory.
+
+        Raises:
+            StoreLockedError: another process holds the file.
+            StoreCorruptError: the file is not a DuckDB database.
+            NotAWfkitDatabaseError: the file is a DuckDB database with other tables.
+            SchemaVersionError: the file was written by a newer wfkit.
+        """
+        target = ":memory:" if path is None else os.fspath(path)
+        try:
+            con = duckdb.connect(target, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise _open_error(target, exc) from None
+        except duckdb.Error as exc:
+            raise StoreCorruptError(f"{target}: cannot open as a DuckDB database ({_first_line(exc)})") from None
+        try:
+            _migrate(con, target, read_only)
+        except BaseException:
+            con.close()
+            raise
+        return cls(con, None if path is None else target)
+
+    def close(self) -> None:
+        """Close the database (a checkpoint folds the WAL into the file)."""
+        with contextlib.suppress(duckdb.Error):
+            self._writer.close()
+            self._con.close()
+
+    #### Writes (one transaction per call) ####
+
+    def write(self, events: Sequence[tuple[str, Event]], new_runs: Sequence[RunRow], closed_runs: Sequence[RunClose]) -> None:
+        """Append events, insert new runs and close finished ones, atomically."""
+        cur = self._writer
+        cur.begin()
+        try:
+            if new_runs:
+                self._insert_runs_txn(cur, new_runs)
+            if events:
+                self._append_events_txn(cur, events)
+            if closed_runs:
+                self._close_runs_txn(cur, closed_runs)
+            cur.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.rollback()
+            raise
+
+    def _append_events_txn(self, cur: duckdb.DuckDBPyConnection, events: Sequence[tuple[str, Event]]) -> None:
+        cols: dict[str, list[Any]] = {name: [] for name in _EVENT_SCHEMA.names}
+        for run_id, e in events:
+            attrs = e.attributes
+            cols["run_id"].append(run_id)
+            cols["event_id"].append(e.event_id)
+            cols["event_time"].append(_micros(e.event_time))
+            cols["event_type"].append(e.event_type.value)
+            cols["activity_id"].append(attrs.get("activity_id"))
+            cols["timer_id"].append(attrs.get("timer_id"))
+            cols["child_id"].append(attrs.get("child_id"))
+            cols["activity_type"].append(attrs.get("activity_type"))
+            cols["attempt"].append(attrs.get("attempt"))
+            cols["attributes"].append(_json(attrs))
+        batch = pa.Table.from_pydict(cols, schema=_EVENT_SCHEMA)
+        cur.register("_wfkit_batch_events", batch)
+        try:
+            cur.execute("INSERT INTO events SELECT * FROM _wfkit_batch_events")
+        finally:
+            cur.unregister("_wfkit_batch_events")
+
+    def _insert_runs_txn(self, cur: duckdb.DuckDBPyConnection, runs: Sequence[RunRow]) -> None:
+        table = pa.table(
+            {
+                "run_id": [r.run_id for r in runs],
+                "workflow_id": [r.workflow_id for r in runs],
+                "workflow_type": [r.workflow_type for r in runs],
+                "task_queue": [r.task_queue for r in runs],
+                "input": [_json(r.input) for r in runs],
+                "start_time": pa.array([_micros(r.start_time) for r in runs], pa.timestamp("us", tz="UTC")),
+                "parent_run_id": pa.array([r.parent_run_id for r in runs], pa.string()),
+                "parent_workflow_id": pa.array([r.parent_workflow_id for r in runs], pa.string()),
+                "continued_from_run_id": pa.array([r.continued_from_run_id for r in runs], pa.string()),
+                "forked_from_run_id": pa.array([r.forked_from_run_id for r in runs], pa.string()),
+            }
+        )
+        cur.register("_wfkit_batch_runs", table)
+        try:
+            cur.execute(
+                "INSERT INTO workflows (run_id, workflow_id, workflow_type, task_queue, status, input, start_time,"
+                " parent_run_id, parent_workflow_id, continued_from_run_id, forked_from_run_id)"
+                " SELECT run_id, workflow_id, workflow_type, task_queue, 'Running', input, start_time,"
+                " parent_run_id, parent_workflow_id, continued_from_run_id, forked_from_run_id FROM _wfkit_batch_runs"
+            )
+        finally:
+            cur.unregister("_wfkit_batch_runs")
+
+    def _close_runs_txn(self, cur: duckdb.DuckDBPyConnection, runs: Sequence[RunClose]) -> None:
+        table = pa.table(
+            {
+                "run_id": [r.run_id for r in runs],
+                "status": [r.status for r in runs],
+                "result": pa.array([_json(r.result) for r in runs], pa.string()),
+                "failure": pa.array([_json(r.failure) for r in runs], pa.string()),
+                "close_time": pa.array([_micros(r.close_time) for r in runs], pa.timestamp("us", tz="UTC")),
+                "history_length": pa.array([r.history_length for r in runs], pa.int32()),
+            }
+        )
+        cur.register("_wfkit_batch_closed", table)
+        try:
+            cur.execute(
+                "UPDATE workflows SET status = c.status, result = c.result, failure = c.failure,"
+                " close_time = c.close_time, history_length = c.history_length"
+                " FROM _wfkit_batch_closed c WHERE workflows.run_id = c.run_id"
+            )
+        finally:
+            cur.unregister("_wfkit_batch_closed")
+
+    #### Reads ####
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """Run a query with bound parameters and return a DuckDB relation."""
+        return self._con.sql(query, params=params) if params is not None else self._con.sql(query)
+
+    def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            return self._con.execute(query, list(params)).fetchall()
+
+    def open_runs(self) -> list[dict[str, Any]]:
+        """Every run whose status is Running, oldest first."""
+        return self._runs_where("status = 'Running'", ())
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The `workflows` row of a run id."""
+        rows = self._runs_where("run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def latest_run(self, workflow_id: str) -> dict[str, Any] | None:
+        """The most recently started run of a workflow id."""
+        rows = self._runs_where("workflow_id = ?", (workflow_id,))
+        return rows[-1] if rows else None
+
+    def _runs_where(self, condition: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        query = (
+            "SELECT run_id, workflow_id, workflow_type, task_queue, status, input, result, failure,"
+            " epoch_us(start_time), epoch_us(close_time), parent_run_id, parent_workflow_id,"
+            " continued_from_run_id, forked_from_run_id, history_length"
+            f" FROM workflows WHERE {condition} ORDER BY start_time, run_id"
+        )
+        names = (
+            "run_id", "workflow_id", "workflow_type", "task_queue", "status", "input", "result", "failure",
+            "start_time", "close_time", "parent_run_id", "parent_workflow_id", "continued_from_run_id",
+            "forked_from_run_id", "history_length",
+        )  # fmt: skip
+        out = []
+        for row in self._fetch(query, params):
+            record = dict(zip(names, row, strict=True))
+            for key in ("input", "result", "failure"):
+                record[key] = None if record[key] is None else json.loads(record[key])
+            for key in ("start_time", "close_time"):
+                record[key] = None if record[key] is None else record[key] / 1_000_000
+            out.append(record)
+        return out
+
+    def load_events(self, run_id: str) -> list[Event]:
+        """The history of one run, in order."""
+        return self.load_events_many([run_id]).get(run_id, [])
+
+    def load_events_many(self, run_ids: Iterable[str]) -> dict[str, list[Event]]:
+        """The histories of several runs in one query."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        rows = self._fetch(
+            "SELECT run_id, event_id, epoch_us(event_time), event_type, attributes FROM events"
+            " WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY run_id, event_id",
+            (ids,),
+        )
+        out: dict[str, list[Event]] = {run_id: [] for run_id in ids}
+        for run_id, event_id, micros, event_type, attributes in rows:
+            out[run_id].append(Event(event_id, EventType(event_type), micros / 1_000_000, json.loads(attributes) if attributes else {}))
+        return out
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _open_error(target: str, exc: duckdb.Error) -> StoreError:
+    text = str(exc)
+    if "lock" in text.lower():
+        holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+        who = f" by PID {holder.group(2)} ({holder.group(1)})" if holder else ""
+        return StoreLockedError(
+            f"{target} is open in another process{who}; DuckDB allows one writer per file: close that engine or kernel, or open a copy read-only"
+        )
+    if "not a valid DuckDB database" in text or "database file" in text.lower():
+        return StoreCorruptError(f"{target} is not a DuckDB database file (or it is damaged): {_first_line(exc)}")
+    return StoreError(f"cannot open {target}: {_first_line(exc)}")
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:
+    try:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    except duckdb.Error as exc:
+        raise StoreCorruptError(f"{target}: cannot read the table list ({_first_line(exc)})") from None
+    if tables and "wfkit_schema" not in tables:
+        others = ", ".join(sorted(tables - WFKIT_TABLES)[:5]) or ", ".join(sorted(tables))
+        raise NotAWfkitDatabaseError(f"{target} is a DuckDB database but not a wfkit one (it has tables: {others})")
+    version = 0
+    if tables:
+        row = con.execute("SELECT max(version) FROM wfkit_schema").fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{target} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
+    if version == SCHEMA_VERSION:
+        return
+    if read_only:
+        raise SchemaVersionError(f"{target} needs a schema upgrade (version {version} -> {SCHEMA_VERSION}); open it read-write once")
+    con.begin()
+    try:
+        if version == 0:
+            con.execute("CREATE TABLE wfkit_schema (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+        for number, ddl in enumerate(MIGRATIONS[version:], start=version + 1):
+            con.execute(ddl)
+            con.execute("INSERT INTO wfkit_schema VALUES (?, ?)", [number, datetime.datetime.now(datetime.timezone.utc)])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise

@@ -1,0 +1,123 @@
+"""The in-workflow API: thin functions over the runtime of the workflow that is running."""
+
+from __future__ import annotations
+
+import datetime
+import random as _random
+import uuid as _uuid
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from wfkit._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
+from wfkit._runtime._context import WorkflowInfo, _Runtime
+
+__all__ = [
+    "continue_as_new",
+    "execute_activity",
+    "execute_child",
+    "info",
+    "now",
+    "patched",
+    "random",
+    "set_query_handler",
+    "side_effect",
+    "sleep",
+    "uuid4",
+    "wait_signal",
+]
+
+T = TypeVar("T")
+
+
+async def sleep(seconds: float) -> None:
+    """Wait durably: a timer recorded in history that survives restarts (`asyncio.sleep` does the same)."""
+    await _Runtime.current("sleep").workflow_sleep(seconds)
+
+
+def now() -> datetime.datetime:
+    """The workflow's current time (UTC): the time of the event being processed, the same on replay."""
+    return _Runtime.current("now").workflow_now()
+
+
+def random() -> _random.Random:
+    """A `random.Random` seeded per run, so replay draws the same numbers."""
+    return _Runtime.current("random").workflow_random()
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID that is the same on replay."""
+    return _Runtime.current("uuid4").workflow_uuid4()
+
+
+def info() -> WorkflowInfo:
+    """Ids, type and lineage of the running workflow."""
+    return _Runtime.current("info").workflow_info()
+
+
+async def wait_signal(name: str, timeout: float | None = None) -> Any:
+    """Wait for the next signal called `name` and return its payload.
+
+    Signals that arrived earlier are buffered and returned in order. With `timeout`
+    (seconds, a durable timer) raises `TimeoutError` if none arrives in time.
+    """
+    return await _Runtime.current("wait_signal").workflow_wait_signal(name, timeout)
+
+
+def set_query_handler(name: str, handler: Callable[..., Any]) -> None:
+    """Answer `handle.query(name, *args)` with `handler(*args)`; it must only read workflow state."""
+    _Runtime.current("set_query_handler").workflow_set_query_handler(name, handler)
+
+
+def patched(patch_id: str) -> bool:
+    """Version workflow code: True for runs that reach this point with the new code, False when replaying older runs.
+
+    Example:
+        ```python
+        if wfkit.patched("dedupe-before-load"):
+            rows = await dedupe(rows)
+        ```
+    """
+    return _Runtime.current("patched").workflow_patched(patch_id)
+
+
+def side_effect(fn: Callable[[], T], hint: Any = Any) -> T:
+    """Run a small non-deterministic function once and record its value; replay returns the recorded value."""
+    return _Runtime.current("side_effect").workflow_side_effect(fn, hint)  # type: ignore[no-any-return]
+
+
+def continue_as_new(*args: Any) -> NoReturn:
+    """End this run and start a fresh one of the same workflow id with `args` (keeps histories short)."""
+    _Runtime.current("continue_as_new").workflow_continue_as_new(args)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def execute_activity(
+    activity: ActivityDefinition[Any, T],
+    *args: Any,
+    retry: RetryPolicy | None = None,
+    start_to_close: float | None = None,
+    schedule_to_close: float | None = None,
+    heartbeat_timeout: float | None = None,
+    task_queue: str | None = None,
+) -> T:
+    """Run an activity with per-call options (calling the activity directly uses its decorator's options)."""
+    runtime = _Runtime.current("execute_activity")
+    overrides: dict[str, Any] = {}
+    for key, value in (
+        ("retry", retry),
+        ("start_to_close", start_to_close),
+        ("schedule_to_close", schedule_to_close),
+        ("heartbeat_timeout", heartbeat_timeout),
+        ("task_queue", task_queue),
+    ):
+        if value is not None:
+            overrides[key] = value
+    positional = activity.bind(args, {})
+    return await runtime.workflow_execute_activity(activity, positional, activity.options(**overrides))  # type: ignore[no-any-return]
+
+
+async def execute_child(workflow: WorkflowDefinition[Any, T], *args: Any, id: str | None = None) -> T:  # noqa: A002
+    """Run a child workflow with a chosen workflow id (awaiting the workflow function directly picks one)."""
+    runtime = _Runtime.current("execute_child")
+    positional = workflow.bind(args, {})
+    return await runtime.workflow_execute_child(workflow, positional, id)  # type: ignore[no-any-return]
