@@ -28,6 +28,7 @@ from wfkit._engine._handle import WorkflowHandle
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._replay._replayer import Replayer, ReplayResult
 from wfkit._runtime._context import WorkflowInfo
 from wfkit._sync import run
 from wfkit._version import __version__
@@ -84,6 +85,8 @@ __all__ = [
     "PayloadConverter",
     "PayloadError",
     "Registry",
+    "ReplayResult",
+    "Replayer",
     "RetryPolicy",
     "SchemaVersionError",
     "StoreCorruptError",

@@ -7,9 +7,9 @@ import inspect
 import threading
 import typing
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from wfkit._runtime._context import _Runtime
 
@@ -25,6 +25,7 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +206,19 @@ default_registry = Registry()
 """The registry the decorators use unless given another."""
 
 
+class _ActivityDecorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]], /) -> ActivityDefinition[P, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> ActivityDefinition[P, Any]: ...
+
+
+# A plain-def activity is typed as returning Any: inside a workflow the call must be awaited,
+# outside it returns the value directly, and no single static type says both.
 @overload
-def activity(fn: Callable[P, R], /) -> ActivityDefinition[P, R]: ...
+def activity(fn: Callable[P, Coroutine[Any, Any, T]], /) -> ActivityDefinition[P, Coroutine[Any, Any, T]]: ...
+@overload
+def activity(fn: Callable[P, T], /) -> ActivityDefinition[P, Any]: ...
 @overload
 def activity(
     *,
@@ -217,9 +229,9 @@ def activity(
     heartbeat_timeout: float | None = None,
     task_queue: str | None = None,
     registry: Registry | None = None,
-) -> Callable[[Callable[P, R]], ActivityDefinition[P, R]]: ...
+) -> _ActivityDecorator: ...
 def activity(
-    fn: Callable[P, R] | None = None,
+    fn: Callable[..., Any] | None = None,
     /,
     *,
     name: str | None = None,
@@ -229,11 +241,12 @@ def activity(
     heartbeat_timeout: float | None = None,
     task_queue: str | None = None,
     registry: Registry | None = None,
-) -> ActivityDefinition[P, R] | Callable[[Callable[P, R]], ActivityDefinition[P, R]]:
+) -> Any:
     """Declare an activity: a step that does real work (I/O, computation) and may be retried.
 
     `async def` activities run on the engine's event loop; plain `def` activities run in a
-    thread pool. Timeouts are in seconds.
+    thread pool. Inside a workflow, calling the activity schedules it (await the call);
+    outside a workflow it just runs the function. Timeouts are in seconds.
 
     Example:
         ```python

@@ -51,7 +51,8 @@ async def load(summaries: list[Summary]) -> float:
 async def pipeline(source: str) -> Summary:
     """One source: extract then transform."""
     rows = await extract(source)
-    return await transform(source, rows)
+    summary: Summary = await transform(source, rows)
+    return summary
 
 
 @wfkit.workflow

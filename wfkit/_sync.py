@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from wfkit._definitions import WorkflowDefinition
+from wfkit._engine._engine import Engine
 
 __all__ = ["run"]
 
@@ -16,7 +17,6 @@ def run(workflow: WorkflowDefinition[Any, Any], *args: Any, db: str | os.PathLik
 
     Works in a plain script and inside a running Jupyter loop (through nest-asyncio).
     """
-    from wfkit._engine._engine import Engine
 
     async def main() -> Any:
         async with Engine.open(db) as engine:
@@ -26,9 +26,24 @@ def run(workflow: WorkflowDefinition[Any, Any], *args: Any, db: str | os.PathLik
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(main())
+        return _run_on_new_loop(main())
     # Jupyter already runs a loop on this thread; nest-asyncio lets us wait on it re-entrantly.
-    import nest_asyncio
+    import nest_asyncio  # only needed inside a running loop
 
     nest_asyncio.apply(loop)
     return loop.run_until_complete(main())
+
+
+def _run_on_new_loop(coro: Any) -> Any:
+    # Not asyncio.run: once nest-asyncio has patched it (in a notebook), it no longer closes its loop.
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -37,11 +37,11 @@ def main() -> None:
 @click.option("--runs", "count", default=5, show_default=True, type=click.IntRange(1, 10_000), help="Number of nightly pipelines to run.")
 def demo(db: str, count: int) -> None:
     """Run a sample ETL pipeline (several workflows, a flaky source, retries) and print a summary."""
-    from rich.console import Console  # noqa: PLC0415 - the CLI's own dependencies load on use
+    from rich.console import Console  # imported on use: keeps `wfkit --help` fast
     from rich.progress import Progress
     from rich.table import Table
 
-    from wfkit import _demo  # noqa: PLC0415
+    from wfkit import _demo
 
     console = Console()
 
@@ -71,4 +71,4 @@ def demo(db: str, count: int) -> None:
         table.add_row(*(str(v) for v in row))
     console.print(table)
     console.print(f"grand totals: {sorted(set(results))}")
-    console.print(f"[dim]the histories are SQL: duckdb.connect({db!r}).sql(\"select event_type, count(*) from events group by 1\")[/dim]")
+    console.print(f'[dim]the histories are SQL: duckdb.connect({db!r}).sql("select event_type, count(*) from events group by 1")[/dim]')

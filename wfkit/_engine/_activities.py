@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wfkit._activity import ActivityInfo, _ActivityContext, _current
-from wfkit._definitions import ActivityDefinition, RetryPolicy
+from wfkit._definitions import ActivityDefinition, RetryPolicy, default_registry
 from wfkit._history._events import ATTEMPT_RETRYING, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._state import ENGINE_RESTART, ActivityState
@@ -236,7 +236,9 @@ class ActivityRunner:
 
     async def _invoke(self, run: _Run, act: ActivityState, attempt: int) -> Any:
         engine = self._engine
-        definition = engine.registry.activity(act.activity_type)
+        # Activities defined with the plain decorator live in the default registry even when the
+        # engine was given its own registry for workflows.
+        definition = engine.registry.activity(act.activity_type) or default_registry.activity(act.activity_type)
         if definition is None:
             raise LookupError(f"activity {act.activity_type!r} is not registered in this process (define it, or pass it to Engine.open)")
         hints = definition.param_hints()
@@ -290,6 +292,7 @@ class ActivityRunner:
         attrs = self._attempt_end(act, attempt) | {"failure": failure}
         if isinstance(error, _TimedOut):
             attrs["timeout_type"] = error.kind
+            failure["type"] = "TimeoutError"
         counted = attempt - act.lost_attempts
         short_type = failure["type"].rsplit(".", 1)[-1]
         if failure["non_retryable"] or failure["type"] in policy.non_retryable_error_types or short_type in policy.non_retryable_error_types:

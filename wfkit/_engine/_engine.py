@@ -22,11 +22,9 @@ import warnings
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import duckdb
-
-from wfkit._definitions import Registry, WorkflowDefinition, default_registry
+from wfkit._definitions import ActivityDefinition, Registry, WorkflowDefinition, default_registry
 from wfkit._engine._activities import ActivityRunner, TaskQueue
 from wfkit._engine._clock import Cancellable, Clock, SystemClock
 from wfkit._engine._handle import WorkflowHandle
@@ -54,6 +52,9 @@ from wfkit._runtime._driver import replay_into
 from wfkit._runtime._instance import WorkflowInstance
 from wfkit._store._store import RunClose, RunRow, Store
 from wfkit.errors import EngineClosedError, NondeterminismError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["Engine", "IdReusePolicy"]
 
@@ -351,8 +352,6 @@ class Engine:
 
     def register(self, *definitions: Any) -> None:
         """Register workflows and activities with this engine's registry (decorators do this already)."""
-        from wfkit._definitions import ActivityDefinition
-
         for definition in definitions:
             if isinstance(definition, WorkflowDefinition):
                 self.registry.add_workflow(definition)

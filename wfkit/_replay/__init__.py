@@ -1,0 +1,1 @@
+"""Replay recorded histories against workflow code. No store, no engine."""
