@@ -84,11 +84,16 @@ class _Definition(Generic[P, R]):
     name: str
     signature: inspect.Signature = field(init=False, repr=False)
     hints: dict[str, Any] = field(init=False, repr=False)
+    _plain_arity: int = field(init=False, repr=False)
+    _param_hints: list[Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.signature, self.hints = _signature_hints(self.fn)
         self.__doc__ = self.fn.__doc__
         self.__wrapped__ = self.fn
+        params = self.signature.parameters.values()
+        self._plain_arity = len(self.signature.parameters) if all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) else -1
+        self._param_hints = [self.hints.get(p.name, Any) for p in params]
 
     @property
     def return_hint(self) -> Any:
@@ -100,10 +105,12 @@ class _Definition(Generic[P, R]):
 
     def param_hints(self) -> list[Any]:
         """Type hints of the positional parameters, in order."""
-        return [self.hints.get(p.name, Any) for p in self.signature.parameters.values()]
+        return self._param_hints
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Check the call against the signature and return positional arguments."""
+        if not kwargs and len(args) == self._plain_arity:
+            return args  # the common case, without inspect's cost on the hot path
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:

@@ -161,7 +161,8 @@ class Engine:
         self._timers: dict[tuple[str, int], Cancellable] = {}
         self._batch = _Batch()
         self._dirty: list[_Run] = []
-        self._wake = asyncio.Event()
+        self._woken = False
+        self._wake_waiter: asyncio.Future[None] | None = None
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfkit-commit")
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -424,18 +425,20 @@ class Engine:
         replay_into(instance, events, run_id)
         return instance.query(name, args)
 
-    async def _wait_closed(self, run_id: str) -> Event:
+    async def _wait_closed(self, run_id: str) -> tuple[Event, str]:
+        """The closing event of a run and its workflow type, waiting for it if the run is open."""
         self._check_open()
-        if run_id in self._runs:
+        run = self._runs.get(run_id)
+        if run is not None:
             waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
             self._close_waiters[run_id].append(waiter)
-            return await waiter
+            return await waiter, run.workflow_type
         events = self.store.load_events(run_id)
         if not events:
             raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
         if events[-1].event_type not in CLOSING_EVENTS:
             raise WorkflowNotFoundError(f"run {run_id} is open in the file but not loaded by this engine")
-        return events[-1]
+        return events[-1], str(events[0].attributes.get("workflow_type"))
 
     def _open_run(self, run_id: str, action: str) -> _Run:
         self._check_open()
@@ -609,18 +612,18 @@ class Engine:
         run.events.append(event)
         self._batch.events.append((run.run_id, event))
         self._batch.runs[run.run_id] = run
-        self._wake.set()
+        self._wake()
         return event
 
     def _after_commit(self, run: _Run | None, effect: Callable[[], None]) -> None:
         self._batch.effects.append((run, effect))
-        self._wake.set()
+        self._wake()
 
     def _mark_dirty(self, run: _Run) -> None:
         if not run.dirty:
             run.dirty = True
             self._dirty.append(run)
-            self._wake.set()
+            self._wake()
 
     def _is_live(self, run: _Run) -> bool:
         return not self._closing and self._runs.get(run.run_id) is run
@@ -772,35 +775,58 @@ class Engine:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._batch.waiters.append(waiter)
-        self._wake.set()
+        self._wake()
         await waiter
 
+    def _wake(self) -> None:
+        """Tell the writer there is work: events to commit, runs to activate, or a commit that finished."""
+        self._woken = True
+        waiter = self._wake_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _write_loop(self) -> None:
+        """Group commit, pipelined: while one batch commits on the DuckDB thread, the loop keeps
+        activating runs into the next batch, which commits as soon as the first is durable."""
         loop = asyncio.get_running_loop()
+        committing: asyncio.Future[None] | None = None
+        committed: _Batch | None = None
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            if not self._woken:
+                self._wake_waiter = loop.create_future()
+                await self._wake_waiter
+            self._woken = False
+            if committing is not None and committing.done():
+                assert committed is not None
+                error = committing.exception()
+                committing = None
+                self._finish_commit(committed, error)
             self._activate_dirty()
-            batch, self._batch = self._batch, _Batch()
-            if batch.empty():
-                continue
+            if committing is None and not self._batch.empty():
+                committed, self._batch = self._batch, _Batch()
+                if committed.events or committed.new_runs or committed.closed:
+                    committing = loop.run_in_executor(self._db_thread, self.store.write, committed.events, committed.new_runs, committed.closed)
+                    committing.add_done_callback(lambda _: self._wake())
+                else:
+                    self._finish_commit(committed, None)
+
+    def _finish_commit(self, batch: _Batch, error: BaseException | None) -> None:
+        if error is not None:
+            if not isinstance(error, Exception):
+                raise error
+            self._commit_failed(batch, error)
+            return
+        self.commit_error = None
+        for _, effect in batch.effects:
             try:
-                if batch.events or batch.new_runs or batch.closed:
-                    await loop.run_in_executor(self._db_thread, self.store.write, batch.events, batch.new_runs, batch.closed)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failed commit must not stop the engine
-                self._commit_failed(batch, exc)
-                continue
-            self.commit_error = None
-            for _, effect in batch.effects:
-                try:
-                    effect()
-                except Exception:
-                    logger.exception("wfkit: effect after commit failed")
-            for waiter in batch.waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+                effect()
+            except Exception:  # one run's effect must not stop the others (logged, not raised)
+                logger.exception("wfkit: effect after commit failed")
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if not self._batch.empty():
+            self._wake()
 
     def _commit_failed(self, batch: _Batch, exc: Exception) -> None:
         """Forget what the failed batch (and anything built on it) holds in memory, and reload those runs from disk."""

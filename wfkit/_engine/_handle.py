@@ -33,13 +33,12 @@ class WorkflowHandle:
         """
         run_id = self.run_id
         while True:
-            closing = await self._engine._wait_closed(run_id)
+            closing, workflow_type = await self._engine._wait_closed(run_id)
             attrs = closing.attributes
             if closing.event_type is E.WorkflowExecutionContinuedAsNew:
                 run_id = str(attrs["new_run_id"])
                 continue
             if closing.event_type is E.WorkflowExecutionCompleted:
-                workflow_type = self._engine._describe(run_id)["workflow_type"]
                 return self._engine.converter.from_payload(attrs["result"], self._engine._result_hint(workflow_type))
             failure = attrs.get("failure") or {}
             if closing.event_type is E.WorkflowExecutionFailed:

@@ -14,7 +14,8 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import math
+import functools
+import json
 import types
 import typing
 import uuid
@@ -41,49 +42,67 @@ class PayloadConverter(Protocol):
         ...
 
 
-def _to_jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            # DuckDB's JSON type (and strict JSON) has no NaN/Infinity.
-            raise PayloadError(f"cannot store the float {value} as JSON; use None or a string")
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise PayloadError(f"dict key of type {type(key).__name__} cannot be stored as JSON")
-            out[str(key) if not isinstance(key, str) else key] = _to_jsonable(item)
-        return out
+def _to_json_default(value: Any) -> Any:
+    """`json` calls this for each object it cannot write itself; nested values come back through it."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
-        return _to_jsonable(value.value)
+        return value.value
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, (set, frozenset)):
-        return [_to_jsonable(v) for v in sorted(value, key=repr)]
+        return sorted(value, key=repr)
     module = type(value).__module__
     if module.startswith("pandas") and hasattr(value, "to_dict"):
-        return _to_jsonable(value.to_dict(orient="records") if hasattr(value, "columns") else value.to_dict())
-    if module.startswith("pyarrow") and hasattr(value, "to_pylist"):
-        return _to_jsonable(value.to_pylist())
-    if module.startswith("numpy") and hasattr(value, "tolist"):
-        return _to_jsonable(value.tolist())
-    raise PayloadError(
+        return value.to_dict(orient="records") if hasattr(value, "columns") else value.to_dict()
+    if module.startswith(("pyarrow", "numpy")) and hasattr(value, "to_pylist" if module.startswith("pyarrow") else "tolist"):
+        return value.to_pylist() if module.startswith("pyarrow") else value.tolist()
+    raise TypeError(
         f"cannot store a value of type {type(value).__qualname__} as JSON; pass plain data (dict, list, str, numbers, dataclasses, datetime, Decimal, bytes)"
     )
+
+
+# allow_nan=False: DuckDB's JSON type (and strict JSON) has no NaN or Infinity.
+_ENCODER = json.JSONEncoder(default=_to_json_default, allow_nan=False, separators=(",", ":"))
+
+
+def _to_jsonable(value: Any) -> Any:
+    """A fresh, plain-JSON copy of `value` (C-speed: one dumps and one loads)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    try:
+        text = _ENCODER.encode(value)
+    except ValueError as exc:
+        raise PayloadError(f"cannot store NaN or Infinity as JSON ({exc}); use None or a string") from None
+    except (TypeError, RecursionError) as exc:
+        raise PayloadError(str(exc)) from None
+    return json.loads(text)
+
+
+def _is_plain(hint: Any) -> bool:
+    """True when decoding to `hint` needs nothing beyond what json.loads builds."""
+    try:
+        return _is_plain_cached(hint)
+    except TypeError:  # an unhashable hint (Annotated metadata, ...): decide without the cache
+        return _is_plain_cached.__wrapped__(hint)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_plain_cached(hint: Any) -> bool:
+    if hint in (Any, None, type(None), bool, int, float, str, list, dict, object) or isinstance(hint, (str, typing.TypeVar)):
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return True
+    if origin in (list, dict, typing.Union, types.UnionType):
+        return all(_is_plain(arg) for arg in typing.get_args(hint))
+    return False
 
 
 def _from_jsonable(value: Any, hint: Any) -> Any:
@@ -151,12 +170,16 @@ class JsonConverter:
         return {"encoding": JSON_ENCODING, "data": _to_jsonable(value)}
 
     def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
-        """Decode a payload; unknown encodings raise `PayloadError`."""
+        """Decode a payload into a fresh object (callers may mutate it); unknown encodings raise `PayloadError`."""
         encoding = payload.get("encoding")
         if encoding != JSON_ENCODING:
             raise PayloadError(f"cannot decode a payload with encoding {encoding!r} (expected {JSON_ENCODING})")
+        data = payload.get("data")
+        if isinstance(data, (list, dict)):
+            # A copy, so code that mutates what it received cannot change the recorded history.
+            data = json.loads(_ENCODER.encode(data))
         try:
-            return _from_jsonable(payload.get("data"), hint)
+            return data if _is_plain(hint) else _from_jsonable(data, hint)
         except (TypeError, ValueError, KeyError) as exc:
             raise PayloadError(f"cannot decode payload as {getattr(hint, '__name__', hint)}: {exc}") from None
 
