@@ -434,3 +434,43 @@ async def f_info_wf() -> list[object]:
 
 async def test_sync_activities_run_in_threads_with_activity_info(engine: wfkit.Engine) -> None:
     assert await (await engine.start(f_info_wf)).result() == ["f_info", 1, True, True]
+
+
+@wfkit.workflow
+async def f_long_child() -> str:
+    await wfkit.sleep(3600)
+    return "child done"
+
+
+@wfkit.workflow
+async def f_parent_of_long_child() -> str:
+    return await f_long_child()
+
+
+async def test_closing_a_parent_terminates_its_open_children(engine: wfkit.Engine) -> None:
+    parent = await engine.start(f_parent_of_long_child, id="p-long")
+    await asyncio.sleep(0.05)
+    await parent.cancel()
+    with pytest.raises(wfkit.WorkflowFailedError):
+        await parent.result()
+    child = engine.get_handle("p-long/f_long_child-1")
+    with pytest.raises(wfkit.WorkflowFailedError, match="parent workflow p-long closed"):
+        await child.result()
+
+
+@wfkit.workflow
+async def f_daily() -> list[str]:
+    stamps = [wfkit.now().isoformat()]
+    await wfkit.sleep(24 * 3600)
+    stamps.append(wfkit.now().isoformat())
+    return stamps
+
+
+async def test_a_fake_clock_skips_a_day_of_timers() -> None:
+    clock = wfkit.FakeClock(start=1_800_000_000.0)
+    async with wfkit.Engine.open(clock=clock) as engine:
+        handle = await engine.start(f_daily)
+        await asyncio.sleep(0.05)
+        assert handle.describe()["status"] == "Running"
+        clock.advance(24 * 3600)
+        assert await handle.result() == ["2027-01-15T08:00:00+00:00", "2027-01-16T08:00:00+00:00"]

@@ -158,6 +158,8 @@ class Engine:
         self._runs: dict[str, _Run] = {}
         self._open_by_workflow_id: dict[str, _Run] = {}
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = collections.defaultdict(list)
+        self._closing_runs: dict[str, _Run] = {}
+        """Runs whose closing event is recorded but not yet committed."""
         self._timers: dict[tuple[str, int], Cancellable] = {}
         self._batch = _Batch()
         self._dirty: list[_Run] = []
@@ -343,7 +345,7 @@ class Engine:
             if workflow_id is None:
                 raise ValueError("history() needs a workflow_id or a run_id")
             run_id = self.get_handle(workflow_id).run_id
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id) or self._closing_runs.get(run_id)
         if run is not None:
             return History(run.workflow_id, run_id, tuple(run.events))
         row = self.store.get_run(run_id)
@@ -428,7 +430,7 @@ class Engine:
     async def _wait_closed(self, run_id: str) -> tuple[Event, str]:
         """The closing event of a run and its workflow type, waiting for it if the run is open."""
         self._check_open()
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id) or self._closing_runs.get(run_id)
         if run is not None:
             waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
             self._close_waiters[run_id].append(waiter)
@@ -643,7 +645,12 @@ class Engine:
             for run in runs:
                 run.dirty = False
                 if self._is_live(run) and not run.state.closed:
-                    self._activate(run)
+                    try:
+                        self._activate(run)
+                    except Exception as exc:  # a bug here must cost one run, never the engine
+                        logger.exception("run %s: activation failed", run.run_id)
+                        if self._is_live(run) and not run.state.closed:
+                            self._close_run(run, E.WorkflowExecutionFailed, {"failure": failure_from_exception(exc)})
 
     def _activate(self, run: _Run) -> None:
         if not run.state.unactivated or run.blocked or run.waiting_for_code:
@@ -730,6 +737,12 @@ class Engine:
         if self._open_by_workflow_id.get(run.workflow_id) is run:
             del self._open_by_workflow_id[run.workflow_id]
         self.activities.abandon_run(run)
+        if new_run_id is None:
+            # As Temporal's default parent-close policy: children do not outlive their parent.
+            for child in run.state.children.values():
+                child_run = self._runs.get(child.run_id or "")
+                if child_run is not None:
+                    self._close_run(child_run, E.WorkflowExecutionTerminated, {"reason": f"parent workflow {run.workflow_id} closed"})
         for seq in list(run.state.timers):
             handle = self._timers.pop((run.run_id, seq), None)
             if handle is not None:
@@ -739,9 +752,14 @@ class Engine:
             self._new_run(run.workflow_type, run.workflow_id, attrs["input"], run.task_queue, run_id=new_run_id, continued_from=run)
         else:
             self._notify_parent(run, closing)
-        waiters = self._close_waiters.pop(run.run_id, [])
-        if waiters:
-            self._after_commit(None, lambda: _resolve_all(waiters, closing))
+        self._closing_runs[run.run_id] = run
+        self._after_commit(None, lambda: self._closed_durably(run, closing))
+
+    def _closed_durably(self, run: _Run, closing: Event) -> None:
+        self._closing_runs.pop(run.run_id, None)
+        for waiter in self._close_waiters.pop(run.run_id, []):
+            if not waiter.done():
+                waiter.set_result(closing)
 
     def _notify_parent(self, child: _Run, closing: Event) -> None:
         parent = self._runs.get(child.parent_run_id or "")
@@ -796,19 +814,22 @@ class Engine:
                 self._wake_waiter = loop.create_future()
                 await self._wake_waiter
             self._woken = False
-            if committing is not None and committing.done():
-                assert committed is not None
-                error = committing.exception()
-                committing = None
-                self._finish_commit(committed, error)
-            self._activate_dirty()
-            if committing is None and not self._batch.empty():
-                committed, self._batch = self._batch, _Batch()
-                if committed.events or committed.new_runs or committed.closed:
-                    committing = loop.run_in_executor(self._db_thread, self.store.write, committed.events, committed.new_runs, committed.closed)
-                    committing.add_done_callback(lambda _: self._wake())
-                else:
-                    self._finish_commit(committed, None)
+            try:
+                if committing is not None and committing.done():
+                    assert committed is not None
+                    error = committing.exception()
+                    committing = None
+                    self._finish_commit(committed, error)
+                self._activate_dirty()
+                if committing is None and not self._batch.empty():
+                    committed, self._batch = self._batch, _Batch()
+                    if committed.events or committed.new_runs or committed.closed:
+                        committing = loop.run_in_executor(self._db_thread, self.store.write, committed.events, committed.new_runs, committed.closed)
+                        committing.add_done_callback(lambda _: self._wake())
+                    else:
+                        self._finish_commit(committed, None)
+            except Exception:  # the writer must outlive any bug, or every run would hang
+                logger.exception("wfkit: writer step failed")
 
     def _finish_commit(self, batch: _Batch, error: BaseException | None) -> None:
         if error is not None:
@@ -841,6 +862,7 @@ class Engine:
         pending.effects = [(r, f) for r, f in pending.effects if r is None or r.run_id not in affected]
         new_ids = {row.run_id for row in batch.new_runs}
         for run_id, run in affected.items():
+            self._closing_runs.pop(run_id, None)
             self.activities.abandon_run(run)
             if self._runs.get(run_id) is run:
                 del self._runs[run_id]
@@ -864,9 +886,3 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<wfkit.Engine {self.store.path or ':memory:'} open_runs={len(self._runs)}>"
-
-
-def _resolve_all(waiters: list[asyncio.Future[Event]], event: Event) -> None:
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_result(event)
