@@ -6,6 +6,7 @@ Every error derives from `WfkitError`:
     * `NotInWorkflowError` — a workflow-only function was called outside a workflow.
     * `NondeterminismError` — replayed code issued a different command than the history recorded.
     * `PayloadError` — a value could not be encoded or decoded by the payload converter.
+    * `HistoryFormatError` — a history file (Temporal JSON) is malformed; names the file and the JSON path.
     * `WorkflowAlreadyStartedError` — a workflow id is already in use by a running run.
     * `WorkflowNotFoundError` — no run has the given workflow or run id.
     * `ActivityError` — an activity failed for good (raised inside the workflow that called it).
@@ -29,6 +30,7 @@ __all__ = [
     "ApplicationError",
     "ChildWorkflowError",
     "EngineClosedError",
+    "HistoryFormatError",
     "NondeterminismError",
     "NotAWfkitDatabaseError",
     "NotInWorkflowError",
@@ -80,6 +82,27 @@ class NondeterminismError(WfkitError):
 
 class PayloadError(WfkitError):
     """Raised when a value cannot be converted to or from a payload."""
+
+
+class HistoryFormatError(WfkitError):
+    """Raised when a history (for example a Temporal JSON export) cannot be read.
+
+    `file` names the source (None for in-memory input) and `json_path` the place of the
+    problem, as `$.events[4].activityTaskScheduledEventAttributes.activityType`.
+    """
+
+    def __init__(self, problem: str, *, file: str | None = None, json_path: str = "$") -> None:
+        self.problem = problem
+        self.file = file
+        self.json_path = json_path
+        super().__init__(f"{file or '<history>'}: at {json_path}: {problem}")
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_history_format_error, (self.problem, self.file, self.json_path))
+
+
+def _rebuild_history_format_error(problem: str, file: str | None, json_path: str) -> HistoryFormatError:
+    return HistoryFormatError(problem, file=file, json_path=json_path)
 
 
 class WorkflowAlreadyStartedError(WfkitError):

@@ -8,6 +8,7 @@ loop, which is the workflow's own deterministic loop while workflow code runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime
 import random
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 
 from wfkit.errors import NotInWorkflowError
 
-__all__ = ["WorkflowInfo", "_Runtime"]
+__all__ = ["WorkflowInfo", "_Runtime", "external_runtime"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,9 @@ class _Runtime(ABC):
     def maybe_current() -> _Runtime | None:
         """The runtime of the workflow running now, or None."""
         loop = asyncio.events._get_running_loop()
-        return loop if isinstance(loop, _Runtime) else None
+        if isinstance(loop, _Runtime):
+            return loop
+        return external_runtime.get() if loop is not None else None
 
     #### Runtime methods, alphabetical ####
 
@@ -93,3 +96,8 @@ class _Runtime(ABC):
 
     @abstractmethod
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any: ...
+
+
+#: A runtime that is not a wfkit loop, for wfkit code run by another engine's loop
+#: (`wfkit.temporal` sets it in the context of a temporalio workflow's tasks).
+external_runtime: contextvars.ContextVar[_Runtime | None] = contextvars.ContextVar("wfkit_external_runtime", default=None)
