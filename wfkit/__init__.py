@@ -28,7 +28,10 @@ from wfkit._engine._handle import WorkflowHandle
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._inspection import activity_graph, history_dataframe
+from wfkit._replay._inspect import CodeFrame, TaskStack
 from wfkit._replay._replayer import Replayer, ReplayResult
+from wfkit._replay._session import PendingWork, ReplaySession, ReplaySnapshot, stop_at
 from wfkit._runtime._context import WorkflowInfo
 from wfkit._sync import run
 from wfkit._version import __version__
@@ -51,6 +54,7 @@ from wfkit.errors import (
     ApplicationError,
     ChildWorkflowError,
     EngineClosedError,
+    HistoryFormatError,
     NondeterminismError,
     NotAWfkitDatabaseError,
     NotInWorkflowError,
@@ -72,20 +76,25 @@ __all__ = [
     "ApplicationError",
     "ChildWorkflowError",
     "Clock",
+    "CodeFrame",
     "Engine",
     "EngineClosedError",
     "Event",
     "EventType",
     "FakeClock",
     "History",
+    "HistoryFormatError",
     "JsonConverter",
     "NondeterminismError",
     "NotAWfkitDatabaseError",
     "NotInWorkflowError",
     "PayloadConverter",
     "PayloadError",
+    "PendingWork",
     "Registry",
     "ReplayResult",
+    "ReplaySession",
+    "ReplaySnapshot",
     "Replayer",
     "RetryPolicy",
     "SchemaVersionError",
@@ -94,6 +103,7 @@ __all__ = [
     "StoreLockedError",
     "SystemClock",
     "TaskQueue",
+    "TaskStack",
     "WfkitError",
     "WorkflowAlreadyStartedError",
     "WorkflowDefinition",
@@ -103,11 +113,13 @@ __all__ = [
     "WorkflowNotFoundError",
     "__version__",
     "activity",
+    "activity_graph",
     "activity_info",
     "continue_as_new",
     "execute_activity",
     "execute_child",
     "heartbeat",
+    "history_dataframe",
     "info",
     "now",
     "patched",
@@ -116,6 +128,7 @@ __all__ = [
     "set_query_handler",
     "side_effect",
     "sleep",
+    "stop_at",
     "uuid4",
     "wait_signal",
     "workflow",

@@ -46,7 +46,7 @@ from wfkit._history._events import CLOSING_EVENTS, Event, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
-from wfkit._history._state import RunState, command_to_event, event_to_job
+from wfkit._history._state import RunState, command_to_event, event_to_job, fork_point
 from wfkit._runtime._context import WorkflowInfo
 from wfkit._runtime._driver import replay_into
 from wfkit._runtime._instance import WorkflowInstance
@@ -308,6 +308,65 @@ class Engine:
         run = self._new_run(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
         await self._flush()
         return WorkflowHandle(self, workflow_id, run.run_id)
+
+    async def fork(self, run_id: str, *, at_event: int | None = None, id: str | None = None) -> WorkflowHandle:  # noqa: A002
+        """Start a new run that reuses `run_id`'s history up to `at_event` and continues live with the current code.
+
+        Activity results recorded before that point are reused, not re-run: fix a failing step's code,
+        then fork from just before it. The new run records `forked_from_run_id`; the original is left
+        as it is. A point inside a workflow task moves to the nearest earlier valid point (a
+        `RuntimeWarning` says so); the default is the latest valid point.
+
+        Args:
+            run_id: the run to fork.
+            at_event: the last event id to copy.
+            id: the new run's workflow id (default: the original's, which must not be running).
+
+        Raises:
+            WorkflowNotFoundError: no such run.
+            WorkflowAlreadyStartedError: the workflow id is in use by an open run (use `reset`, or pass `id`).
+        """
+        self._check_open()
+        source = self._runs.get(run_id) or self._closing_runs.get(run_id)
+        events = list(source.events) if source is not None else self.store.load_events(run_id)
+        row = self.store.get_run(run_id) if source is None else None
+        if not events:
+            raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
+        requested = len(events) if at_event is None else at_event
+        cut = fork_point(events, requested)
+        if at_event is not None and cut != at_event:
+            warnings.warn(f"wfkit: event {at_event} of run {run_id} is not a resume point; forking after event {cut} instead", RuntimeWarning, stacklevel=2)
+        first = events[0].attributes
+        workflow_type = str(first.get("workflow_type"))
+        workflow_id = id or (source.workflow_id if source is not None else str(row["workflow_id"] if row else first.get("workflow_id")))
+        existing = self._open_by_workflow_id.get(workflow_id)
+        if existing is not None:
+            raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
+        task_queue = str(first.get("task_queue") or "default")
+        run = _Run(uuid.uuid4().hex, workflow_id, workflow_type, task_queue, int(first.get("random_seed") or 0))
+        lineage = {"workflow_id": workflow_id, "forked_from_run_id": run_id, "parent_run_id": None, "parent_workflow_id": None, "parent_child_id": None}
+        copied = [Event(1, E.WorkflowExecutionStarted, events[0].event_time, {**first, **lineage})]
+        copied += events[1:cut]
+        for event in copied:
+            run.state.apply(event)
+        run.events = copied
+        self._runs[run.run_id] = run
+        self._open_by_workflow_id[workflow_id] = run
+        started = events[0].event_time
+        self._batch.new_runs.append(RunRow(run.run_id, workflow_id, workflow_type, task_queue, first.get("input"), started, forked_from_run_id=run_id))
+        self._batch.events.extend((run.run_id, event) for event in copied)
+        self._batch.runs[run.run_id] = run
+        self._resume(run)
+        self._mark_dirty(run)
+        await self._flush()
+        return WorkflowHandle(self, workflow_id, run.run_id)
+
+    async def reset(self, run_id: str, *, at_event: int | None = None, reason: str = "reset") -> WorkflowHandle:
+        """Like `fork`, under the same workflow id, terminating the original run first if it is still open."""
+        original = self._runs.get(run_id)
+        if original is not None:
+            self._close_run(original, E.WorkflowExecutionTerminated, {"reason": reason})
+        return await self.fork(run_id, at_event=at_event)
 
     def get_handle(self, workflow_id: str, run_id: str | None = None) -> WorkflowHandle:
         """A handle to an existing run: the latest run of `workflow_id` unless `run_id` is given.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,35 @@ class History:
         doc = json.loads(text)
         events = [Event(int(e["event_id"]), EventType(e["event_type"]), float(e["event_time"]), e.get("attributes") or {}) for e in doc["events"]]
         return cls.from_events(events, workflow_id=doc.get("workflow_id", ""), run_id=doc.get("run_id", ""))
+
+    @classmethod
+    def coerce(cls, source: Any) -> History:
+        """A `History` from a History, a sequence of `Event`s or event dicts, a DataFrame of the
+        `events` table, or wfkit JSON text (`History.to_json`; read a file with `Path(p).read_text()`)."""
+        if isinstance(source, History):
+            return source
+        if isinstance(source, str):
+            return cls.from_json(source)
+        if isinstance(source, os.PathLike):
+            raise TypeError(f"pass the file's text, not its path: History.coerce(Path({os.fspath(source)!r}).read_text())")
+        if hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
+            source = source.to_dict(orient="records")
+        rows = list(source)
+        if all(isinstance(row, Event) for row in rows):
+            return cls.from_events(rows)
+        events = []
+        run_id = ""
+        for row in rows:
+            attrs = row.get("attributes") or {}
+            if isinstance(attrs, str):
+                attrs = json.loads(attrs)
+            when = row["event_time"]
+            seconds = when.timestamp() if hasattr(when, "timestamp") else float(when)
+            events.append(Event(int(row["event_id"]), EventType(str(row["event_type"])), seconds, attrs))
+            run_id = str(row.get("run_id") or run_id)
+        events.sort(key=lambda e: e.event_id)
+        workflow_id = str(events[0].attributes.get("workflow_id", "")) if events else ""
+        return cls.from_events(events, workflow_id=workflow_id, run_id=run_id)
 
     def __repr__(self) -> str:
         return f"History(workflow_id={self.workflow_id!r}, run_id={self.run_id!r}, events={len(self.events)})"

@@ -7,7 +7,7 @@ both paths agree on which activities, timers and children are still open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "command_to_event",
     "describe_command",
     "event_to_job",
+    "fork_point",
     "split_activations",
 ]
 
@@ -188,6 +189,31 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
             job_events.append(event)
     if current is not None:
         yield current
+
+
+def fork_point(events: Sequence[Event], at_event: int) -> int:
+    """The last event id at or before `at_event` where a run can resume: not inside a workflow
+    task (from its `WorkflowTaskScheduled` to its last command), and before the run closed."""
+    cut = max(1, min(at_event, len(events)))
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    last = 0
+    for event in events:
+        et = event.event_type
+        if et in CLOSING_EVENTS:
+            cut = min(cut, event.event_id - 1)
+        if et is E.WorkflowTaskScheduled:
+            if start is not None:
+                spans.append((start, last))
+            start = last = event.event_id
+        elif start is not None and (et in COMMAND_EVENTS or et in (E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed)):
+            last = event.event_id
+    if start is not None:
+        spans.append((start, last))
+    for first, final in spans:
+        if first <= cut < final:
+            cut = first - 1
+    return max(1, cut)
 
 
 # #### Open work of a run ####

@@ -50,6 +50,10 @@ __all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
 logger = logging.getLogger("wfkit.workflow")
 
 
+def _iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
 class ContinueAsNewRequest(BaseException):
     """Raised by `wfkit.continue_as_new`; a BaseException so `except Exception` cannot swallow it."""
 
@@ -168,6 +172,31 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
             del self._commands[before:]
             raise WfkitError(f"query handler {name!r} tried to change the workflow (queries must only read state)")
         return result
+
+    def pending_work(self) -> list[tuple[str, int | str, str]]:
+        """What the workflow waits for, as (kind, id, description): activities, timers, children, signals."""
+        work: list[tuple[str, int | str, str]] = []
+        work += [("activity", seq, p.name) for seq, p in self._activities.items() if not p.future.done()]
+        work += [("timer", seq, f"fires at {_iso(h.when())}") for seq, h in self._timers.items() if not h.cancelled()]
+        work += [("child", seq, p.name) for seq, p in self._children.items() if not p.future.done()]
+        work += [("signal", name, f"waiting for signal {name!r}") for name, waiters in self._signal_waiters.items() if any(not w.done() for w in waiters)]
+        return work
+
+    def describe_awaited(self, future: object) -> str | None:
+        """What a future the workflow awaits stands for ("activity extract #2", "timer #1", ...), if it is one of ours."""
+        for seq, pending in self._activities.items():
+            if pending.future is future:
+                return f"activity {pending.name} #{seq}"
+        for seq, pending in self._children.items():
+            if pending.future is future:
+                return f"child workflow {pending.name} #{seq}"
+        for seq, handle in self._timers.items():
+            if future in handle._args:
+                return f"timer #{seq} (fires at {_iso(handle.when())})"
+        for name, waiters in self._signal_waiters.items():
+            if future in waiters:
+                return f"signal {name!r}"
+        return None
 
     #### Activation functions, alphabetical ####
 
@@ -408,6 +437,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         return asyncio.Future(loop=self)
 
     def create_task(self, coro: Any, *, name: str | None = None, context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+        # Numbered per run (asyncio's own "Task-N" counter is process-wide), so replays name tasks alike.
+        name = name or f"task-{self._next_seq('task')}"
         if context is None:
             return asyncio.Task(coro, loop=self, name=name)
         # Task(context=...) is Python 3.11+; a Task copies the context it is created in.

@@ -1,0 +1,291 @@
+"""`ReplaySession`: step through a recorded history event by event and look at the workflow at each step."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from wfkit._definitions import WorkflowDefinition
+from wfkit._history._events import Event, EventType
+from wfkit._history._history import History
+from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._history._state import ActivityState, RecordedActivation, RunState, split_activations
+from wfkit._replay._inspect import TaskStack, safe_repr, task_stacks
+from wfkit._runtime._context import WorkflowInfo
+from wfkit._runtime._driver import check_commands
+from wfkit._runtime._instance import WorkflowInstance
+from wfkit.errors import NondeterminismError
+
+__all__ = ["PendingWork", "ReplaySession", "ReplaySnapshot", "stop_at"]
+
+E = EventType
+Predicate = Callable[[Event], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWork:
+    """Something the workflow is waiting for at this point of the history."""
+
+    kind: str
+    """"activity", "timer", "child" or "signal"."""
+    id: int | str
+    """The activity/timer/child sequence number, or the signal name."""
+    description: str
+    """Activity type and attempt, timer fire time, child workflow type, or signal name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySnapshot:
+    """The workflow as it was right after one event of its history (plain data, for widgets, CLI and tests)."""
+
+    position: int
+    """The id of the current event (0: before the first)."""
+    event: Event | None
+    """The current event."""
+    applied: tuple[Event, ...]
+    """Every event up to and including the current one."""
+    tasks: tuple[TaskStack, ...]
+    """The workflow's coroutine stacks (empty without code, or once it has finished)."""
+    pending: tuple[PendingWork, ...]
+    """Activities scheduled and not closed, timers running, children running, signals awaited."""
+    received: tuple[tuple[str, str], ...]
+    """Values the workflow received so far, as (source, rendered value)."""
+    has_code: bool
+    """False when stepping a history without its workflow code (events only)."""
+    finished: bool
+    """True once the workflow code has returned, failed, or was cancelled."""
+    error: str | None = None
+    """The nondeterminism found while replaying, if the code diverged from the history."""
+    error_event_id: int | None = None
+    """The event at which the code diverged; the session cannot step past it."""
+
+    @property
+    def at_end(self) -> bool:
+        """True at the last event the session can reach."""
+        return self.error_event_id == self.position if self.error_event_id is not None else self.position == len(self.applied) and self.finished
+
+    def __repr__(self) -> str:
+        where = f"event {self.position} {self.event.describe()}" if self.event else "start"
+        return f"<ReplaySnapshot at {where}: {len(self.tasks)} task(s), {len(self.pending)} pending{', ' + self.error if self.error else ''}>"
+
+
+def _iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _attempt_state(act: ActivityState) -> str:
+    if act.running:
+        return f"attempt {act.attempt} running"
+    if act.retry_at is not None:
+        return f"attempt {act.attempt} failed, retry at {_iso(act.retry_at)}"
+    return "scheduled, not started"
+
+
+class stop_at:  # noqa: N801 - a namespace of predicates, read as `stop_at.failure()`
+    """Ready-made predicates for `ReplaySession.run_to`."""
+
+    @staticmethod
+    def activity(activity_type: str | None = None) -> Predicate:
+        """The next activity scheduled (of that type, if given)."""
+        return lambda e: e.event_type is E.ActivityTaskScheduled and activity_type in (None, e.attributes.get("activity_type"))
+
+    @staticmethod
+    def failure() -> Predicate:
+        """The next failure: an activity attempt, a child, a workflow task, or the workflow itself."""
+        kinds = {E.ActivityTaskFailed, E.ActivityTaskTimedOut, E.ChildWorkflowExecutionFailed, E.WorkflowTaskFailed, E.WorkflowExecutionFailed}
+        return lambda e: e.event_type in kinds
+
+    @staticmethod
+    def signal(name: str | None = None) -> Predicate:
+        """The next signal (of that name, if given)."""
+        return lambda e: e.event_type is E.WorkflowExecutionSignaled and name in (None, e.attributes.get("signal_name"))
+
+    @staticmethod
+    def timer() -> Predicate:
+        """The next timer started or fired."""
+        return lambda e: e.event_type in (E.TimerStarted, E.TimerFired)
+
+    @staticmethod
+    def end() -> Predicate:
+        """The end of the history (or the point where the code diverged)."""
+        return lambda e: False
+
+
+class ReplaySession:
+    """Replays a history one event at a time against workflow code, and shows the code's state at each event.
+
+    Example:
+        ```python
+        session = wfkit.ReplaySession(engine.history("etl-1"), workflows=[etl])
+        session.run_to(wfkit.stop_at.activity("transform"))
+        snap = session.snapshot()
+        snap.tasks[0].frames[-1].locals      # the workflow's local variables at that point
+        session.step_back()
+        ```
+
+    Going back rebuilds the state by replaying from the start, so every position is exact.
+    Without code (`workflows` empty or not matching) the session steps through events only.
+    """
+
+    def __init__(
+        self,
+        history: Any,
+        workflows: Iterable[WorkflowDefinition[Any, Any]] = (),
+        *,
+        converter: PayloadConverter | None = None,
+        repr_limit: int = 200,
+    ) -> None:
+        self.history = History.coerce(history)
+        self._events = self.history.events
+        self._converter = converter or JsonConverter()
+        self._repr_limit = repr_limit
+        self._definition = self._find_definition(list(workflows))
+        self._tasks: list[RecordedActivation] = list(split_activations(self._events))
+        self._breakpoints: list[Predicate] = []
+        self._error: NondeterminismError | None = None
+        self._reset()
+
+    #### Moving ####
+
+    @property
+    def position(self) -> int:
+        """The id of the current event (0 before the first)."""
+        return self._position
+
+    @property
+    def limit(self) -> int:
+        """The last event id the session can reach (the divergence point, if the code diverged)."""
+        if self._error is not None and self._error.event_id is not None:
+            return min(self._error.event_id, len(self._events))
+        return len(self._events)
+
+    def step(self) -> ReplaySnapshot:
+        """Apply the next event and return the snapshot there (stays put at the end)."""
+        return self.seek(self._position + 1)
+
+    def step_back(self) -> ReplaySnapshot:
+        """Go back one event (exact: the state is rebuilt by replaying from the start)."""
+        return self.seek(self._position - 1)
+
+    def seek(self, event_id: int) -> ReplaySnapshot:
+        """Go to the state right after `event_id` (clamped to 0 .. `limit`)."""
+        target = max(0, min(event_id, len(self._events)))
+        if target < self._position:
+            self._reset()
+        self._advance_to(target)
+        return self.snapshot()
+
+    def run_to(self, predicate: Predicate | None = None) -> ReplaySnapshot:
+        """Step forward until an event satisfies `predicate` (see `stop_at`) or a breakpoint, or the end."""
+        while self._position < self.limit:
+            self._advance_to(self._position + 1)
+            event = self._events[self._position - 1]
+            if (predicate is not None and predicate(event)) or any(bp(event) for bp in self._breakpoints):
+                break
+        return self.snapshot()
+
+    def add_breakpoint(self, *, event_type: EventType | str | None = None, activity: str | None = None) -> None:
+        """Make `run_to` stop at events of this type and/or concerning this activity type."""
+        wanted_type = EventType(event_type) if event_type is not None else None
+
+        def hit(event: Event) -> bool:
+            if wanted_type is not None and event.event_type is not wanted_type:
+                return False
+            return activity is None or event.attributes.get("activity_type") == activity
+
+        self._breakpoints.append(hit)
+
+    def clear_breakpoints(self) -> None:
+        """Remove every breakpoint."""
+        self._breakpoints.clear()
+
+    #### Looking ####
+
+    def snapshot(self) -> ReplaySnapshot:
+        """The state at the current position."""
+        instance = self._instance
+        tasks: tuple[TaskStack, ...] = ()
+        received: tuple[tuple[str, str], ...] = ()
+        if instance is not None:
+            tasks = tuple(task_stacks(instance, self._repr_limit))
+            received = tuple((source, safe_repr(value, self._repr_limit)) for source, value in instance.received)
+        error = self._error if self._error is not None and (self._error.event_id or 0) <= max(self._position, self._error_seen_at) else None
+        return ReplaySnapshot(
+            position=self._position,
+            event=self._events[self._position - 1] if self._position else None,
+            applied=self._events[: self._position],
+            tasks=tasks,
+            pending=tuple(self._pending()),
+            received=received,
+            has_code=self._definition is not None,
+            finished=instance.done if instance is not None else self._state.closed,
+            error=str(error) if error is not None else None,
+            error_event_id=error.event_id if error is not None else None,
+        )
+
+    frame = snapshot
+    """Alias of `snapshot()`."""
+
+    #### Internals ####
+
+    def _find_definition(self, workflows: list[WorkflowDefinition[Any, Any]]) -> WorkflowDefinition[Any, Any] | None:
+        workflow_type = self.history.workflow_type
+        return next((w for w in workflows if w.name == workflow_type), None)
+
+    def _reset(self) -> None:
+        self._position = 0
+        self._applied_tasks = 0
+        self._error_seen_at = 0
+        self._state = RunState()
+        self._instance: WorkflowInstance | None = None
+        if self._definition is not None and self._events:
+            attrs = self._events[0].attributes
+            info = WorkflowInfo(
+                str(attrs.get("workflow_id") or self.history.workflow_id),
+                self.history.run_id,
+                self._definition.name,
+                str(attrs.get("task_queue") or "default"),
+                attrs.get("parent_workflow_id"),
+                attrs.get("continued_from_run_id"),
+            )
+            seed = int(attrs.get("random_seed") or 0)
+            self._instance = WorkflowInstance(self._definition, info, seed=seed, converter=self._converter)  # type: ignore[abstract]
+
+    def _advance_to(self, target: int) -> None:
+        target = min(target, self.limit) if self._error is not None else target
+        while self._position < target:
+            event = self._events[self._position]
+            self._state.apply(event)
+            self._position += 1
+            if event.event_type is E.WorkflowTaskStarted and self._instance is not None:
+                self._apply_task(event)
+                if self._error is not None:
+                    target = min(target, self.limit)
+
+    def _apply_task(self, started: Event) -> None:
+        while self._applied_tasks < len(self._tasks) and self._tasks[self._applied_tasks].started_event.event_id <= started.event_id:
+            recorded = self._tasks[self._applied_tasks]
+            self._applied_tasks += 1
+            if recorded.started_event.event_id != started.event_id:
+                continue  # a failed workflow task: its jobs were carried into a later one
+            assert self._instance is not None
+            commands = self._instance.activate(recorded.activation)
+            last = recorded.commands[-1].event_id if recorded.commands else recorded.started_event.event_id + 1
+            try:
+                check_commands(self.history.run_id, commands, recorded, last + 1)
+            except NondeterminismError as exc:
+                self._error = exc
+                self._error_seen_at = started.event_id
+
+    def _pending(self) -> list[PendingWork]:
+        work = [PendingWork("activity", a.seq, f"{a.activity_type} ({_attempt_state(a)})") for a in self._state.activities.values()]
+        work += [PendingWork("timer", t.seq, f"fires at {_iso(t.fire_at)}") for t in self._state.timers.values()]
+        work += [PendingWork("child", c.seq, f"{c.workflow_type} ({c.workflow_id})") for c in self._state.children.values()]
+        if self._instance is not None:
+            work += [PendingWork("signal", ident, text) for kind, ident, text in self._instance.pending_work() if kind == "signal"]
+        return work
+
+    def __repr__(self) -> str:
+        return f"<ReplaySession {self.history.workflow_type} run {self.history.run_id}: event {self._position} of {len(self._events)}>"
