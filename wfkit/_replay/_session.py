@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wfkit._definitions import WorkflowDefinition
@@ -44,8 +44,8 @@ class ReplaySnapshot:
     """The id of the current event (0: before the first)."""
     event: Event | None
     """The current event."""
-    applied: tuple[Event, ...]
-    """Every event up to and including the current one."""
+    events: tuple[Event, ...] = field(repr=False)
+    """The whole history (shared, not copied); `applied` is its first `position` events."""
     tasks: tuple[TaskStack, ...]
     """The workflow's coroutine stacks (empty without code, or once it has finished)."""
     pending: tuple[PendingWork, ...]
@@ -62,9 +62,14 @@ class ReplaySnapshot:
     """The event at which the code diverged; the session cannot step past it."""
 
     @property
+    def applied(self) -> tuple[Event, ...]:
+        """Every event up to and including the current one."""
+        return self.events[: self.position]
+
+    @property
     def at_end(self) -> bool:
         """True at the last event the session can reach."""
-        return self.error_event_id == self.position if self.error_event_id is not None else self.position == len(self.applied) and self.finished
+        return self.position == (self.error_event_id if self.error_event_id is not None else len(self.events))
 
     def __repr__(self) -> str:
         where = f"event {self.position} {self.event.describe()}" if self.event else "start"
@@ -210,12 +215,15 @@ class ReplaySession:
         received: tuple[tuple[str, str], ...] = ()
         if instance is not None:
             tasks = tuple(task_stacks(instance, self._repr_limit))
-            received = tuple((source, safe_repr(value, self._repr_limit)) for source, value in instance.received)
+            # Rendered once, when first seen: O(1) per step, and it shows the value as it was received.
+            for source, value in instance.received[len(self._received) :]:
+                self._received.append((source, safe_repr(value, self._repr_limit)))
+            received = tuple(self._received)
         error = self._error if self._error is not None and (self._error.event_id or 0) <= max(self._position, self._error_seen_at) else None
         return ReplaySnapshot(
             position=self._position,
             event=self._events[self._position - 1] if self._position else None,
-            applied=self._events[: self._position],
+            events=self._events,
             tasks=tasks,
             pending=tuple(self._pending()),
             received=received,
@@ -239,6 +247,7 @@ class ReplaySession:
         self._applied_tasks = 0
         self._error_seen_at = 0
         self._state = RunState()
+        self._received: list[tuple[str, str]] = []
         self._instance: WorkflowInstance | None = None
         if self._definition is not None and self._events:
             attrs = self._events[0].attributes
