@@ -426,6 +426,32 @@ class Engine:
         """Set the concurrency and rate limits of a task queue."""
         self.activities.configure(name, config)
 
+    def run_summaries(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent runs, newest first, for monitors: status, type, start, duration, current activities, progress.
+
+        Open runs come from memory (current activities, activities done so far), closed ones from the store.
+        """
+        self._check_open()
+        rows = self.store.recent_runs(limit)
+        now = self.clock.now()
+        out = []
+        for row in rows:
+            run = self._runs.get(row["run_id"])
+            summary = {k: row[k] for k in ("run_id", "workflow_id", "workflow_type", "status", "start_time", "close_time", "history_length")}
+            summary["duration"] = (row["close_time"] or now) - row["start_time"]
+            summary["current_activities"] = []
+            summary["activities_done"] = summary["activities_total"] = None
+            if run is not None:
+                done = sum(1 for e in run.events if e.event_type is E.ActivityTaskCompleted)
+                summary["current_activities"] = sorted({a.activity_type for a in run.state.activities.values()})
+                summary["activities_done"] = done
+                summary["activities_total"] = done + len(run.state.activities)
+                summary["history_length"] = len(run.events)
+                summary["waiting_for_code"] = run.waiting_for_code
+                summary["blocked"] = run.blocked
+            out.append(summary)
+        return out
+
     def waiting_for_code(self) -> list[dict[str, str]]:
         """Open runs whose workflow type is not registered in this process (left untouched until it is)."""
         return [{"workflow_id": r.workflow_id, "run_id": r.run_id, "workflow_type": r.workflow_type} for r in self._runs.values() if r.waiting_for_code]
@@ -945,3 +971,24 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<wfkit.Engine {self.store.path or ':memory:'} open_runs={len(self._runs)}>"
+
+    #### Temporal interop (the logic lives in wfkit.temporal) ####
+
+    async def import_temporal(self, source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, progress: bool = True) -> Any:
+        """Store Temporal JSON histories (a file, a directory searched for `*.json`/`*.json.gz`, or several).
+
+        A malformed file is reported in the returned `wfkit.temporal.ImportReport` (with its JSON
+        path) and the others still import. Imported runs are never resumed by the engine.
+        """
+        from wfkit.temporal._import import import_into
+
+        return await import_into(self, source, progress=progress)
+
+    def export_temporal(self, run_id: str, path: str | os.PathLike[str]) -> Any:
+        """Write a run (a run id, or a workflow id for its latest run) as Temporal history JSON; returns the path."""
+        from wfkit.temporal._export import export_history
+
+        self._check_open()
+        known = run_id in self._runs or run_id in self._closing_runs or self.store.get_run(run_id) is not None
+        history = self.history(run_id=run_id) if known else self.history(run_id)
+        return export_history(history, path)

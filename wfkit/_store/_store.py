@@ -218,6 +218,11 @@ class Store:
             out.append(record)
         return out
 
+    def recent_runs(self, limit: int) -> list[dict[str, Any]]:
+        """The `limit` most recently started runs, newest first."""
+        rows = self._runs_where("run_id IN (SELECT run_id FROM workflows ORDER BY start_time DESC, run_id LIMIT ?)", (int(limit),))
+        return rows[::-1]
+
     def load_events(self, run_id: str) -> list[Event]:
         """The history of one run, in order."""
         return self.load_events_many([run_id]).get(run_id, [])
@@ -236,6 +241,55 @@ class Store:
         for run_id, event_id, micros, event_type, attributes in rows:
             out[run_id].append(Event(event_id, EventType(event_type), micros / 1_000_000, json.loads(attributes) if attributes else {}))
         return out
+
+    #### Runs recorded elsewhere (Temporal imports) ####
+
+    def insert_run(self, run: RunRow, status: str, events: Sequence[Event], close: RunClose | None = None) -> int:
+        """Store a whole run recorded elsewhere (a Temporal history): its `workflows` row and its events, in one transaction.
+
+        `status` is the row's status (use one the engine does not resume, never "Running"). A run
+        that is already stored gets only the events past those it holds (histories are
+        append-only) and its status and close columns brought up to date. Returns the number of
+        events appended.
+
+        Raises:
+            StoreError: the run id holds a different history (the stored events are not a prefix of `events`).
+        """
+        cur = self._writer
+        cur.begin()
+        try:
+            existing = cur.execute("SELECT workflow_id FROM workflows WHERE run_id = ?", [run.run_id]).fetchone()
+            stored = 0
+            if existing is None:
+                cur.execute(
+                    f"INSERT INTO workflows ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+                    [
+                        run.run_id, run.workflow_id, run.workflow_type, run.task_queue, status, _json(run.input), _timestamp(run.start_time),
+                        run.parent_run_id, run.parent_workflow_id, run.continued_from_run_id, run.forked_from_run_id,
+                    ],
+                )  # fmt: skip
+            else:
+                last = cur.execute("SELECT max(event_id), arg_max(event_type, event_id) FROM events WHERE run_id = ?", [run.run_id]).fetchone()
+                stored, last_type = (int(last[0]), last[1]) if last is not None and last[0] is not None else (0, None)
+                if existing[0] != run.workflow_id or stored > len(events) or (stored and events[stored - 1].event_type.value != last_type):
+                    raise StoreError(f"run {run.run_id} is already stored with a different history; not importing over it")
+                cur.execute("UPDATE workflows SET status = ? WHERE run_id = ?", [status, run.run_id])
+            new = [(run.run_id, e) for e in events[stored:]]
+            if new:
+                self._append_events_txn(cur, new)
+            if close is not None:
+                cur.execute(
+                    "UPDATE workflows SET status = ?, result = ?, failure = ?, close_time = ?, history_length = ? WHERE run_id = ?",
+                    [close.status, _json(close.result), _json(close.failure), _timestamp(close.close_time), close.history_length, run.run_id],
+                )
+            else:
+                cur.execute("UPDATE workflows SET history_length = ? WHERE run_id = ?", [len(events), run.run_id])
+            cur.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.rollback()
+            raise
+        return len(new)
 
 
 def _first_line(exc: BaseException) -> str:
