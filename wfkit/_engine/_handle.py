@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wfkit._history._events import EventType
+from wfkit._html import status_card_html
 from wfkit.errors import WorkflowFailedError
 
 if TYPE_CHECKING:
@@ -71,5 +72,29 @@ class WorkflowHandle:
         """Status, type, start time, history length and current activities of the run."""
         return self._engine._describe(self.run_id)
 
+    def summary(self) -> dict[str, Any]:
+        """`describe()` plus the elapsed time, for status cards."""
+        info = self.describe()
+        start, close = info.get("start_time"), info.get("close_time")
+        if start is not None:
+            info["elapsed"] = (close if close is not None else self._engine.clock.now()) - start
+        return info
+
     def __repr__(self) -> str:
         return f"WorkflowHandle(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"
+
+    def _repr_html_(self) -> str:
+        return status_card_html(self.summary())
+
+    def _ipython_display_(self) -> None:
+        # The one place the engine reaches up to the UI: a handle shown in a notebook is a live card.
+        try:
+            from wfkit.ui import status_card
+        except ImportError:  # no ipywidgets: fall back to the static card
+            from IPython.display import HTML, display
+
+            display(HTML(self._repr_html_()))  # type: ignore[no-untyped-call]
+            return
+        from IPython.display import display
+
+        display(status_card(self))  # type: ignore[no-untyped-call]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wfkit._history._events import Event, EventType
+from wfkit._html import escape, events_table_html
 
 __all__ = ["History"]
 
@@ -106,3 +107,7 @@ class History:
 
     def __repr__(self) -> str:
         return f"History(workflow_id={self.workflow_id!r}, run_id={self.run_id!r}, events={len(self.events)})"
+
+    def _repr_html_(self) -> str:
+        title = f"<b>{escape(self.workflow_type or '?')}</b> {escape(self.workflow_id)} <span class='wfkit-muted'>run {escape(self.run_id)}</span>"
+        return f"<div>{title} · {len(self.events)} events</div>{events_table_html(self.events)}"

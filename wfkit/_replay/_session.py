@@ -12,6 +12,7 @@ from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._state import ActivityState, RecordedActivation, RunState, split_activations
+from wfkit._html import escape, frames_html, locals_html, pending_html
 from wfkit._replay._inspect import TaskStack, safe_repr, task_stacks
 from wfkit._runtime._context import WorkflowInfo
 from wfkit._runtime._driver import check_commands
@@ -70,6 +71,11 @@ class ReplaySnapshot:
     def at_end(self) -> bool:
         """True at the last event the session can reach."""
         return self.position == (self.error_event_id if self.error_event_id is not None else len(self.events))
+
+    def _repr_html_(self) -> str:
+        where = f"event {self.position}: {escape(self.event.describe())}" if self.event else "before the first event"
+        error = f"<div class='wfkit-err'>{escape(self.error)}</div>" if self.error else ""
+        return f"<div><b>{where}</b></div>{error}{frames_html(self.tasks)}{locals_html(self.tasks)}{pending_html(self.pending, self.received)}"
 
     def __repr__(self) -> str:
         where = f"event {self.position} {self.event.describe()}" if self.event else "start"

@@ -1,0 +1,285 @@
+"""`timeline`: a Gantt chart of one or several runs."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+
+from wfkit._history._events import Event, EventType
+from wfkit._history._history import History
+
+__all__ = ["OUTCOME_COLORS", "Attempt", "attempts", "preview", "timeline"]
+
+E = EventType
+
+OUTCOME_COLORS = {
+    "completed": "#2e7d32",
+    "failed": "#c62828",
+    "timed_out": "#ef6c00",
+    "canceled": "#757575",
+    "running": "#1565c0",
+    "waiting": "#b0bec5",
+    "fired": "#6a1b9a",
+    "timer": "#8e24aa",
+    "signal": "#00838f",
+    "workflow task": "#9e9d24",
+}
+"""Colours by outcome, shared by the timeline, the graph and the widgets."""
+
+#: Above this many bars the timeline draws WebGL line segments instead of SVG bars.
+WEBGL_THRESHOLD = 2000
+
+_CLOSE_OUTCOME = {
+    E.ActivityTaskCompleted: "completed",
+    E.ActivityTaskFailed: "failed",
+    E.ActivityTaskTimedOut: "timed_out",
+    E.ActivityTaskCanceled: "canceled",
+    E.ChildWorkflowExecutionCompleted: "completed",
+    E.ChildWorkflowExecutionFailed: "failed",
+    E.ChildWorkflowExecutionCanceled: "canceled",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One bar of the timeline: an activity attempt (or a child run), from queueing to its end."""
+
+    run_id: str
+    lane: str
+    kind: str
+    """"activity" or "child"."""
+    name: str
+    attempt: int
+    queued: float
+    """When it became ready to start: scheduled, or the end of the previous attempt."""
+    started: float | None
+    ended: float | None
+    outcome: str
+    """completed, failed, timed_out, canceled, or running (not closed in this history)."""
+    detail: tuple[str, ...]
+    """Short previews of the input and the result or failure, one per line (not yet HTML-escaped)."""
+
+    @property
+    def queue_wait(self) -> float:
+        """Seconds between becoming ready and starting."""
+        return (self.started - self.queued) if self.started is not None else 0.0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of execution, if it started and ended."""
+        return self.ended - self.started if self.started is not None and self.ended is not None else None
+
+
+def preview(value: Any, limit: int = 120) -> str:
+    """A one-line preview of a payload or failure (for hover text; escape it before showing as HTML)."""
+    if isinstance(value, dict) and "encoding" in value and "data" in value:
+        value = value["data"]
+    if isinstance(value, list) and value and all(isinstance(p, dict) and "data" in p for p in value):
+        value = [p["data"] for p in value]
+    if isinstance(value, dict) and "message" in value and "type" in value:
+        text = f"{value['type']}: {value['message']}"
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def attempts(history: Any) -> list[Attempt]:
+    """Every activity attempt and child run of a history, in the order they were queued."""
+    hist = History.coerce(history)
+    bars: list[Attempt] = []
+    activities: dict[int, dict[str, Any]] = {}
+    children: dict[int, dict[str, Any]] = {}
+
+    def close(state: dict[str, Any], ended: float | None, outcome: str, detail: tuple[str, ...], attempt: int = 1) -> None:
+        bars.append(Attempt(hist.run_id, state["lane"], state["kind"], state["name"], attempt, state["queued"], state["started"], ended, outcome, detail))
+
+    for event in hist.events:
+        attrs, et = event.attributes, event.event_type
+        if et is E.ActivityTaskScheduled:
+            name = attrs.get("activity_type", "?")
+            activities[int(attrs["activity_id"])] = {
+                "lane": f"{name} #{attrs['activity_id']}", "kind": "activity", "name": name,
+                "queued": event.event_time, "started": None, "attempt": 0, "input": attrs.get("input"),
+            }  # fmt: skip
+        elif et is E.StartChildWorkflowExecutionInitiated:
+            name = attrs.get("workflow_type", "?")
+            children[int(attrs["child_id"])] = {
+                "lane": f"child {name} ({attrs.get('workflow_id')})", "kind": "child", "name": name,
+                "queued": event.event_time, "started": None, "attempt": 1, "input": attrs.get("input"),
+            }  # fmt: skip
+        elif et is E.ActivityTaskStarted and attrs.get("activity_id") in activities:
+            state = activities[attrs["activity_id"]]
+            state["started"], state["attempt"] = event.event_time, int(attrs.get("attempt") or state["attempt"] + 1)
+        elif et is E.ChildWorkflowExecutionStarted and attrs.get("child_id") in children:
+            children[attrs["child_id"]]["started"] = event.event_time
+        elif et in _CLOSE_OUTCOME:
+            pool, key = (activities, attrs.get("activity_id")) if et.value.startswith("Activity") else (children, attrs.get("child_id"))
+            if key not in pool:
+                continue
+            state = pool[key]
+            completed = et in (E.ActivityTaskCompleted, E.ChildWorkflowExecutionCompleted)
+            outcome = f"result: {preview(attrs.get('result'))}" if completed else f"failure: {preview(attrs.get('failure'))}"
+            close(
+                state, event.event_time, _CLOSE_OUTCOME[et], (f"input: {preview(state['input'])}", outcome), int(attrs.get("attempt") or state["attempt"] or 1)
+            )
+            if event.is_retrying_attempt:
+                state["queued"], state["started"] = event.event_time, None
+            else:
+                del pool[key]
+    end = hist.events[-1].event_time if hist.events else 0.0
+    for state in [*activities.values(), *children.values()]:
+        running = state["started"] is not None
+        close(state, end if running else None, "running" if running else "waiting", (f"input: {preview(state['input'])}",), max(1, state["attempt"]))
+    bars.sort(key=lambda b: (b.queued, b.lane, b.attempt))
+    return bars
+
+
+def _dt(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+
+
+def _hover(bar: Attempt) -> str:
+    lines = [f"<b>{html.escape(bar.name)}</b> attempt {bar.attempt} · {bar.outcome}"]
+    if bar.queue_wait:
+        lines.append(f"waited {bar.queue_wait * 1000:.1f} ms")
+    if bar.duration is not None:
+        lines.append(f"ran {bar.duration * 1000:.1f} ms")
+    lines += [html.escape(line) for line in bar.detail]
+    return "<br>".join(lines)
+
+
+def _markers(hist: History, run_label: str, workflow_tasks: bool) -> list[tuple[str, str, float, str]]:
+    marks: list[tuple[str, str, float, str]] = []
+    for event in hist.events:
+        attrs = event.attributes
+        if event.event_type is E.TimerStarted:
+            marks.append(("timer", f"{run_label}timer #{attrs['timer_id']}", event.event_time, f"timer {attrs.get('duration')}s started"))
+        elif event.event_type in (E.TimerFired, E.TimerCanceled):
+            word = "fired" if event.event_type is E.TimerFired else "cancelled"
+            marks.append(("fired", f"{run_label}timer #{attrs['timer_id']}", event.event_time, f"timer {word}"))
+        elif event.event_type is E.WorkflowExecutionSignaled:
+            text = f"signal {html.escape(str(attrs.get('signal_name')))}: {html.escape(preview(attrs.get('input')))}"
+            marks.append(("signal", f"{run_label}signals", event.event_time, text))
+        elif workflow_tasks and event.event_type is E.WorkflowTaskStarted:
+            marks.append(("workflow task", f"{run_label}workflow", event.event_time, f"workflow task at event {event.event_id}"))
+    return marks
+
+
+def timeline(history_or_runs: Any, *, workflow_tasks: bool = False, title: str | None = None) -> go.Figure:
+    """A Gantt chart of one run, or several runs in lane groups.
+
+    One lane per activity (and per child run): a light bar for the wait before each attempt
+    (queueing or retry backoff) and a bar coloured by outcome for its execution, every attempt
+    in the same lane; timers and signals as markers; workflow tasks as markers if asked. Hover
+    shows type, attempt, durations and an HTML-escaped preview of input and result or failure.
+    Above a few thousand bars it switches to WebGL line segments so 10,000 activities stay responsive.
+    """
+    histories = [History.coerce(h) for h in _as_list(history_or_runs)]
+    several = len(histories) > 1
+    bars: list[Attempt] = []
+    marks: list[tuple[str, str, float, str]] = []
+    for hist in histories:
+        label = f"{hist.workflow_id or hist.run_id[:8]} · " if several else ""
+        for bar in attempts(hist):
+            bars.append(
+                bar
+                if not several
+                else Attempt(bar.run_id, label + bar.lane, bar.kind, bar.name, bar.attempt, bar.queued, bar.started, bar.ended, bar.outcome, bar.detail)
+            )
+        marks += _markers(hist, label, workflow_tasks)
+    lanes = list(dict.fromkeys([b.lane for b in bars] + [m[1] for m in marks]))
+    fig = go.Figure()
+    if len(bars) > WEBGL_THRESHOLD:
+        _add_segments(fig, bars, lanes)
+    else:
+        _add_bars(fig, bars)
+    for kind in dict.fromkeys(m[0] for m in marks):
+        chosen = [m for m in marks if m[0] == kind]
+        y = [lanes.index(m[1]) for m in chosen] if len(bars) > WEBGL_THRESHOLD else [m[1] for m in chosen]
+        symbol = {"timer": "triangle-right", "fired": "x", "signal": "star", "workflow task": "line-ns-open"}[kind]
+        fig.add_trace(
+            go.Scatter(
+                x=[_dt(m[2]) for m in chosen], y=y, mode="markers", name=kind, marker={"symbol": symbol, "size": 10, "color": OUTCOME_COLORS[kind]},
+                hovertext=[m[3] for m in chosen], hoverinfo="text",
+            )
+        )  # fmt: skip
+    height = max(260, min(1400, 60 + 22 * len(lanes)))
+    name = histories[0].workflow_type if histories and not several else f"{len(histories)} runs"
+    fig.update_layout(
+        title=title or f"Timeline: {html.escape(str(name))}",
+        barmode="overlay",
+        height=height,
+        xaxis={"type": "date", "title": "time (UTC)"},
+        yaxis={"autorange": "reversed", "title": None},
+        legend={"orientation": "h", "y": -0.15},
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    if len(bars) > WEBGL_THRESHOLD:
+        fig.update_yaxes(tickmode="array", tickvals=list(range(0, len(lanes), max(1, len(lanes) // 40))), ticktext=lanes[:: max(1, len(lanes) // 40)])
+    else:
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=lanes)
+    return fig
+
+
+def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
+    waits = [b for b in bars if b.queue_wait > 0 or (b.started is None and b.outcome == "waiting")]
+    if waits:
+        ends = [(b.started if b.started is not None else b.queued) for b in waits]
+        fig.add_trace(
+            go.Bar(
+                y=[b.lane for b in waits], base=[_dt(b.queued) for b in waits], x=[max((e - b.queued) * 1000, 0.5) for b, e in zip(waits, ends, strict=True)],
+                orientation="h", name="waiting", marker={"color": OUTCOME_COLORS["waiting"]}, opacity=0.6,
+                hovertext=[_hover(b) for b in waits], hoverinfo="text",
+            )
+        )  # fmt: skip
+    for outcome in ("completed", "failed", "timed_out", "canceled", "running"):
+        chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
+        if not chosen:
+            continue
+        fig.add_trace(
+            go.Bar(
+                y=[b.lane for b in chosen], base=[_dt(b.started) for b in chosen if b.started is not None],
+                x=[max(((b.ended or b.started) - b.started) * 1000, 0.5) for b in chosen if b.started is not None],
+                orientation="h", name=outcome.replace("_", " "), marker={"color": OUTCOME_COLORS[outcome]},
+                hovertext=[_hover(b) for b in chosen], hoverinfo="text",
+            )
+        )  # fmt: skip
+
+
+def _add_segments(fig: go.Figure, bars: list[Attempt], lanes: list[str]) -> None:
+    index = {lane: i for i, lane in enumerate(lanes)}
+    for outcome in ("completed", "failed", "timed_out", "canceled", "running"):
+        chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
+        if not chosen:
+            continue
+        xs: list[Any] = []
+        ys: list[Any] = []
+        for b in chosen:
+            assert b.started is not None
+            xs += [_dt(b.started), _dt(b.ended or b.started), None]
+            ys += [index[b.lane], index[b.lane], None]
+        fig.add_trace(
+            go.Scattergl(x=xs, y=ys, mode="lines", line={"width": 6, "color": OUTCOME_COLORS[outcome]}, name=outcome.replace("_", " "), hoverinfo="skip")
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=[_dt((b.started or 0) + ((b.ended or b.started or 0) - (b.started or 0)) / 2) for b in chosen], y=[index[b.lane] for b in chosen],
+                mode="markers", marker={"size": 6, "color": OUTCOME_COLORS[outcome], "opacity": 0.01}, showlegend=False,
+                hovertext=[_hover(b) for b in chosen], hoverinfo="text",
+            )
+        )  # fmt: skip
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], Event):
+        return list(value)
+    return [value]
