@@ -20,6 +20,8 @@ print(await handle.result())
 from __future__ import annotations
 
 from wfkit._activity import ActivityInfo, activity_info, heartbeat
+from wfkit._analytics._histories import Histories, open_histories
+from wfkit._analytics._transfer import import_histories
 from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, WorkflowDefinition, activity, workflow
 from wfkit._engine._activities import TaskQueue
 from wfkit._engine._clock import Clock, FakeClock, SystemClock
@@ -82,6 +84,7 @@ __all__ = [
     "Event",
     "EventType",
     "FakeClock",
+    "Histories",
     "History",
     "HistoryFormatError",
     "JsonConverter",
@@ -120,8 +123,10 @@ __all__ = [
     "execute_child",
     "heartbeat",
     "history_dataframe",
+    "import_histories",
     "info",
     "now",
+    "open_histories",
     "patched",
     "random",
     "run",
@@ -133,3 +138,12 @@ __all__ = [
     "wait_signal",
     "workflow",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # wfkit.plot, wfkit.ui and wfkit.temporal load on first use: `import wfkit` stays fast and headless.
+    if name in ("plot", "ui", "temporal"):
+        import importlib
+
+        return importlib.import_module(f"wfkit.{name}")
+    raise AttributeError(f"module 'wfkit' has no attribute {name!r}")

@@ -32,10 +32,11 @@ class Debugger(w.VBox):  # type: ignore[misc]
         history = session.history
         self._events = history.events
         self._rendering = False
-        self.first = w.Button(description="⏮", tooltip="first event", layout=w.Layout(width="48px"))
+        # Icons for first/last: the ⏮/⏭ glyphs are missing from many fonts; ◀ and ▶ are everywhere.
+        self.first = w.Button(description="", icon="fast-backward", tooltip="first event", layout=w.Layout(width="48px"))
         self.back = w.Button(description="◀", tooltip="step back", layout=w.Layout(width="48px"))
         self.forward = w.Button(description="▶", tooltip="step", layout=w.Layout(width="48px"))
-        self.last = w.Button(description="⏭", tooltip="last event", layout=w.Layout(width="48px"))
+        self.last = w.Button(description="", icon="fast-forward", tooltip="last event", layout=w.Layout(width="48px"))
         self.slider = w.IntSlider(min=0, max=len(self._events), value=0, description="event", continuous_update=False, layout=w.Layout(width="420px"))
         self.next_activity = w.Button(description="next activity", icon="forward")
         self.next_failure = w.Button(description="next failure", icon="exclamation-triangle")

@@ -66,7 +66,7 @@ class WorkflowForm(w.VBox):  # type: ignore[misc]
             return
         handle = task.result()
         self.started.append(handle)
-        self.message.value = f"started <code>{html.escape(handle.workflow_id)}</code>"
+        self.message.value = f"started <code>{html.escape(handle.workflow_id)}</code> (run {len(self.started)} from this form)"
         if self._on_started is not None:
             self._on_started(handle)
 
