@@ -137,7 +137,16 @@ class ActivityDefinition(_Definition[P, R]):
         return inspect.iscoroutinefunction(self.fn)
 
     def options(self, **overrides: Any) -> dict[str, Any]:
-        """The scheduling options recorded with `ActivityTaskScheduled`."""
+        """The scheduling options recorded with `ActivityTaskScheduled` (a fresh dict each call)."""
+        if not overrides:
+            # The common call: compute once per definition; the runtime copies it into each command.
+            cached = self.__dict__.get("_options")
+            if cached is None:
+                cached = self.__dict__["_options"] = self._options({})
+            return dict(cached)
+        return self._options(overrides)
+
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         retry = overrides.get("retry") or self.retry
         opts = {
             "task_queue": overrides.get("task_queue", self.task_queue),

@@ -254,6 +254,13 @@ class ActivityRunner:
         if start_to_close:
             local = engine.clock.now() + start_to_close
             deadline = local if deadline is None else min(deadline, local)
+        if deadline is None and not heartbeat_timeout and definition.is_async:
+            # No timeout to watch: run the coroutine in this task (one task and no asyncio.wait per attempt).
+            token = _current.set(ctx)
+            try:
+                return await definition.fn(*args)
+            finally:
+                _current.reset(token)
         future = self._spawn(definition, args, ctx)
         while True:
             waits = []

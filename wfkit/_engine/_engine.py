@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -203,7 +204,10 @@ class Engine:
         """
 
         async def make() -> Engine:
-            store = await asyncio.get_running_loop().run_in_executor(None, Store.open, path)
+            # One DuckDB thread: the engine runs many small transactions, whose per-statement cost
+            # (thread coordination) is a fifth lower with one thread; analytic queries over a
+            # million events take the same time either way on a small machine (docs/performance.md).
+            store = await asyncio.get_running_loop().run_in_executor(None, functools.partial(Store.open, path, threads=1))
             engine = cls(
                 store,
                 registry=registry,
@@ -992,3 +996,60 @@ class Engine:
         known = run_id in self._runs or run_id in self._closing_runs or self.store.get_run(run_id) is not None
         history = self.history(run_id=run_id) if known else self.history(run_id)
         return export_history(history, path)
+
+    #### Analytics, export and reports (the logic lives in wfkit._analytics) ####
+
+    def stats(self, by: str = "activity") -> duckdb.DuckDBPyRelation:
+        """Per activity type: count, failure and retry rates, p50/p95/p99 duration (the `activity_stats` view); `by="workflow"`: per workflow type."""
+        from wfkit._analytics import _queries
+
+        self._check_open()
+        return _queries.stats(self.store, by)
+
+    def slowest(self, n: int = 10, *, kind: str = "activities", type: str | None = None) -> duckdb.DuckDBPyRelation:  # noqa: A002
+        """The `n` slowest activity attempts by execution time (or runs, with `kind="runs"`), optionally of one type."""
+        from wfkit._analytics import _queries
+
+        self._check_open()
+        return _queries.slowest(self.store, n, kind=kind, type=type)
+
+    def failures(self, since: Any = None, *, final_only: bool = False) -> duckdb.DuckDBPyRelation:
+        """Failed activity attempts and failed or terminated runs closed since `since` (datetime, timedelta ago, ISO string), newest first."""
+        from wfkit._analytics import _queries
+
+        self._check_open()
+        return _queries.failures(self.store, since, final_only=final_only)
+
+    def compare(self, run_a: str, run_b: str, *, duration_tolerance: float = 0.5) -> duckdb.DuckDBPyRelation:
+        """Two runs (run ids or workflow ids) side by side, one row per activity, with a `differences` list."""
+        from wfkit._analytics import _queries
+
+        self._check_open()
+        return _queries.compare(self.store, run_a, run_b, duration_tolerance=duration_tolerance)
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "parquet",  # noqa: A002
+        *,
+        partition_by_date: bool | None = None,
+        overwrite: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Write the committed events, workflows, runs and activities as Parquet (or "jsonl") under the directory `path`; returns the manifest.
+
+        Read it back with `wfkit.import_histories(path, db=...)`. More than a million events are
+        partitioned by date unless `partition_by_date` says otherwise.
+        """
+        from wfkit._analytics import _transfer
+
+        self._check_open()
+        return _transfer.export(self.store, path, format, partition_by_date=partition_by_date, overwrite=overwrite, progress=progress)
+
+    def report(self, run_id: str, path: str | os.PathLike[str]) -> os.PathLike[str]:
+        """Write one run (a run id, or a workflow id for its latest run) as a self-contained HTML report; returns its path."""
+        from wfkit._analytics import _queries, _report
+
+        self._check_open()
+        resolved = _queries.resolve_run(self.store, run_id)
+        return _report.write_report(self.store, resolved, path, self.history(run_id=resolved))

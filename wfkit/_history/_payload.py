@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from wfkit.errors import PayloadError
 
-__all__ = ["JSON_ENCODING", "JsonConverter", "Payload", "PayloadConverter", "decode_failure_free"]
+__all__ = ["JSON_ENCODING", "JsonConverter", "JsonPayload", "Payload", "PayloadConverter", "payload_json"]
 
 JSON_ENCODING = "json/plain"
 
@@ -72,17 +72,31 @@ def _to_json_default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(default=_to_json_default, allow_nan=False, separators=(",", ":"))
 
 
-def _to_jsonable(value: Any) -> Any:
-    """A fresh, plain-JSON copy of `value` (C-speed: one dumps and one loads)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
+def _encode(value: Any) -> str:
     try:
-        text = _ENCODER.encode(value)
+        return _ENCODER.encode(value)
     except ValueError as exc:
         raise PayloadError(f"cannot store NaN or Infinity as JSON ({exc}); use None or a string") from None
     except (TypeError, RecursionError) as exc:
         raise PayloadError(str(exc)) from None
-    return json.loads(text)
+
+
+class JsonPayload(dict):  # type: ignore[type-arg]
+    """A `json/plain` payload that remembers its JSON text, so it is serialised once and decoded
+    with one `json.loads` (which also gives every reader a fresh copy)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__(encoding=JSON_ENCODING, data=json.loads(text))
+        self.text = text
+
+
+def payload_json(payload: Any) -> str:
+    """The JSON text of a payload (its remembered text when it has one)."""
+    if isinstance(payload, JsonPayload):
+        return f'{{"encoding":"{JSON_ENCODING}","data":{payload.text}}}'
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
 def _is_plain(hint: Any) -> bool:
@@ -167,25 +181,21 @@ class JsonConverter:
 
     def to_payload(self, value: Any) -> Payload:
         """Encode `value` as a `json/plain` payload; raise `PayloadError` naming the type if it can't be."""
-        return {"encoding": JSON_ENCODING, "data": _to_jsonable(value)}
+        return JsonPayload(_encode(value))
 
     def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
         """Decode a payload into a fresh object (callers may mutate it); unknown encodings raise `PayloadError`."""
         encoding = payload.get("encoding")
         if encoding != JSON_ENCODING:
             raise PayloadError(f"cannot decode a payload with encoding {encoding!r} (expected {JSON_ENCODING})")
-        data = payload.get("data")
-        if isinstance(data, (list, dict)):
-            # A copy, so code that mutates what it received cannot change the recorded history.
-            data = json.loads(_ENCODER.encode(data))
+        # Always a fresh copy, so code that mutates what it received cannot change the recorded history.
+        if isinstance(payload, JsonPayload):
+            data = json.loads(payload.text)
+        else:
+            data = payload.get("data")
+            if isinstance(data, (list, dict)):
+                data = json.loads(_ENCODER.encode(data))
         try:
             return data if _is_plain(hint) else _from_jsonable(data, hint)
         except (TypeError, ValueError, KeyError) as exc:
             raise PayloadError(f"cannot decode payload as {getattr(hint, '__name__', hint)}: {exc}") from None
-
-
-def decode_failure_free(payload: Payload | None) -> Any:
-    """The data of a payload without any type rebuilding, for display."""
-    if payload is None:
-        return None
-    return payload.get("data")

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from wfkit._history._events import Event, EventType
+from wfkit._history._payload import JsonPayload, payload_json
 from wfkit._store._schema import MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreLockedError
 
@@ -68,7 +69,19 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """JSON text of a value, splicing in the text that payloads already carry instead of encoding them again."""
+    if value is None:
+        return None
+    if isinstance(value, JsonPayload):
+        return payload_json(value)
+    if isinstance(value, list) and value and isinstance(value[0], JsonPayload):
+        return "[" + ",".join(payload_json(v) for v in value) + "]"
+    if isinstance(value, dict) and any(isinstance(v, JsonPayload) or (isinstance(v, list) and v and isinstance(v[0], JsonPayload)) for v in value.values()):
+        return "{" + ",".join(f"{json.dumps(k)}:{_json(v) or 'null'}" for k, v in value.items()) + "}"
+    return _DUMPS(value)
+
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class Store:
@@ -83,8 +96,10 @@ class Store:
     #### Opening ####
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+    def open(cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False, threads: int | None = None) -> Store:
         """Open (creating if needed) a wfkit database; None means in memory.
+
+        `threads` caps DuckDB's worker threads (default: one per core).
 
         Raises:
             StoreLockedError: another process holds the file.
@@ -100,6 +115,8 @@ class Store:
         except duckdb.Error as exc:
             raise StoreCorruptError(f"{target}: cannot open as a DuckDB database ({_first_line(exc)})") from None
         try:
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             _migrate(con, target, read_only)
         except BaseException:
             con.close()
@@ -319,7 +336,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> No
         raise NotAWfkitDatabaseError(f"{target} is a DuckDB database but not a wfkit one (it has tables: {others})")
     version = 0
     if tables:
-        row = con.execute("SELECT max(version) FROM wfkit_schema").fetchone()
+        # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open and refuses `con.sql` until it is finished.
+        row = con.execute("SELECT max(version) FROM wfkit_schema").fetchall()[0]
         version = int(row[0]) if row and row[0] is not None else 0
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{target} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
