@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
@@ -90,6 +90,7 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None) -> None:
         self._con = con
         self._writer = con.cursor()
+        self._appenders: dict[tuple[str, str], Any] = {}
         self._read_lock = threading.Lock()
         self.path = path
 
@@ -144,12 +145,22 @@ class Store:
                 self._close_runs_txn(cur, closed_runs)
             cur.commit()
         except BaseException:
+            self._appenders.clear()  # a failed flush may leave rows buffered: start afresh
             with contextlib.suppress(duckdb.Error):
                 cur.rollback()
             raise
 
     # DuckDB's appender buffers Python rows and applies them with one statement at flush: bulk
     # speed without Arrow (whose first use imports pandas, a fifth of a second on every open).
+    # The appenders are kept between transactions: making one costs a third of a small write.
+
+    def _appender(self, cur: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], action: Literal["insert", "update"] = "insert") -> Any:
+        key = (table, action)
+        appender = self._appenders.get(key)
+        if appender is None:
+            keys = {"key": ["run_id"]} if action == "update" else {}
+            appender = self._appenders[key] = cur.appender(table, columns=list(columns), action=action, **keys)
+        return appender
 
     def _append_events_txn(self, cur: duckdb.DuckDBPyConnection, events: Sequence[tuple[str, Event]]) -> None:
         rows = []
@@ -169,12 +180,12 @@ class Store:
                     _json(attrs),
                 )
             )
-        appender = cur.appender("events", columns=list(_EVENT_COLUMNS))
+        appender = self._appender(cur, "events", _EVENT_COLUMNS)
         appender.append_rows(rows)
         appender.flush()
 
     def _insert_runs_txn(self, cur: duckdb.DuckDBPyConnection, runs: Sequence[RunRow]) -> None:
-        appender = cur.appender("workflows", columns=list(_RUN_COLUMNS))
+        appender = self._appender(cur, "workflows", _RUN_COLUMNS)
         appender.append_rows(
             (
                 r.run_id, r.workflow_id, r.workflow_type, r.task_queue, "Running", _json(r.input), _timestamp(r.start_time),
@@ -185,7 +196,7 @@ class Store:
         appender.flush()
 
     def _close_runs_txn(self, cur: duckdb.DuckDBPyConnection, runs: Sequence[RunClose]) -> None:
-        appender = cur.appender("workflows", columns=list(_CLOSE_COLUMNS), action="update", key=["run_id"])
+        appender = self._appender(cur, "workflows", _CLOSE_COLUMNS, action="update")
         appender.append_rows((r.run_id, r.status, _json(r.result), _json(r.failure), _timestamp(r.close_time), r.history_length) for r in runs)
         appender.flush()
 
