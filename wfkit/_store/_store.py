@@ -74,13 +74,20 @@ def _json(value: Any) -> str | None:
         return None
     if isinstance(value, JsonPayload):
         return payload_json(value)
-    if isinstance(value, list) and value and isinstance(value[0], JsonPayload):
-        return "[" + ",".join(payload_json(v) for v in value) + "]"
-    if isinstance(value, dict) and any(isinstance(v, JsonPayload) or (isinstance(v, list) and v and isinstance(v[0], JsonPayload)) for v in value.values()):
-        return "{" + ",".join(f"{json.dumps(k)}:{_json(v) or 'null'}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json(v) or "null" for v in value) + "]" if value and isinstance(value[0], JsonPayload) else _DUMPS(value)
+    if isinstance(value, dict):
+        spliced = _PAYLOAD_KEYS.intersection(value)
+        if spliced:
+            # Everything else in one C-speed dumps, then the payloads' own text appended.
+            head = _DUMPS({k: v for k, v in value.items() if k not in spliced})
+            tail = ",".join(f'"{k}":{_json(value[k]) or "null"}' for k in sorted(spliced))
+            return f"{head[:-1]}{',' if len(head) > 2 else ''}{tail}}}"
     return _DUMPS(value)
 
 
+#: The attribute keys under which wfkit puts payloads (the others never hold one).
+_PAYLOAD_KEYS = frozenset({"input", "result", "value", "details"})
 _DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
