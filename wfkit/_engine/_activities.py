@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfkit._activity import ActivityInfo, _ActivityContext, _current
 from wfkit._definitions import ActivityDefinition, RetryPolicy, default_registry
+from wfkit._faults import fault
 from wfkit._history._events import ATTEMPT_RETRYING, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._state import ENGINE_RESTART, ActivityState
@@ -224,6 +225,7 @@ class ActivityRunner:
         if engine._closing or not engine._is_live(run) or current is None or current.attempt != attempt or not current.running:
             return  # abandoned: cancelled, run closed, or engine reloaded the run
         if error is None:
+            fault("activity_completed")
             try:
                 payload = engine.converter.to_payload(outcome)
             except PayloadError as exc:
@@ -294,6 +296,8 @@ class ActivityRunner:
         engine = self._engine
         policy = RetryPolicy.from_dict(act.options.get("retry_policy") or {})
         failure = failure_from_exception(error)
+        if isinstance(error, PayloadError):
+            failure["non_retryable"] = True  # the same value would fail the same way again
         timed_out = isinstance(error, _TimedOut)
         event_type = E.ActivityTaskTimedOut if timed_out else E.ActivityTaskFailed
         attrs = self._attempt_end(act, attempt) | {"failure": failure}

@@ -58,7 +58,7 @@ class WorkflowHandle:
 
     async def query(self, name: str, *args: Any) -> Any:
         """Ask the workflow's query handler `name`; answered from its state, nothing is recorded."""
-        return self._engine._query(self.run_id, name, args)
+        return await self._engine._query(self.run_id, name, args)
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: `asyncio.CancelledError` is raised inside it, and it may clean up."""

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from wfkit.errors import PayloadError
 
-__all__ = ["JSON_ENCODING", "JsonConverter", "JsonPayload", "Payload", "PayloadConverter", "payload_json"]
+__all__ = ["JSON_ENCODING", "MAX_PAYLOAD_BYTES", "JsonConverter", "JsonPayload", "Payload", "PayloadConverter", "payload_json"]
 
 JSON_ENCODING = "json/plain"
 
@@ -176,12 +176,29 @@ def _from_jsonable(value: Any, hint: Any) -> Any:
     return value
 
 
+#: Default largest payload, in bytes of JSON: histories are for orchestration data, not bulk data.
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
 class JsonConverter:
-    """The default converter: JSON, with explicit handling of common Python types. Never pickles."""
+    """The default converter: JSON, with explicit handling of common Python types. Never pickles.
+
+    Payloads larger than `max_bytes` of JSON are refused: keep bulk data in files or tables and
+    pass a reference (a path, a table name) between activities.
+    """
+
+    def __init__(self, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+        self.max_bytes = max_bytes
 
     def to_payload(self, value: Any) -> Payload:
         """Encode `value` as a `json/plain` payload; raise `PayloadError` naming the type if it can't be."""
-        return JsonPayload(_encode(value))
+        text = _encode(value)
+        if len(text) > self.max_bytes:
+            raise PayloadError(
+                f"a {type(value).__name__} of {len(text) / 1_048_576:.1f} MB is over the {self.max_bytes / 1_048_576:g} MB payload limit; "
+                "store the data elsewhere (a file, a DuckDB or Parquet table) and pass its path or name instead"
+            )
+        return JsonPayload(text)
 
     def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
         """Decode a payload into a fresh object (callers may mutate it); unknown encodings raise `PayloadError`."""

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import JsonPayload, payload_json
 from wfkit._store._schema import MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
@@ -150,6 +151,7 @@ class Store:
                 self._append_events_txn(cur, events)
             if closed_runs:
                 self._close_runs_txn(cur, closed_runs)
+            fault("mid_commit")
             cur.commit()
         except BaseException:
             self._appenders.clear()  # a failed flush may leave rows buffered: start afresh
