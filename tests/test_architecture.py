@@ -27,6 +27,7 @@ def test_public_names_are_pinned() -> None:
             "Event",
             "EventType",
             "FakeClock",
+            "Histories",
             "History",
             "HistoryFormatError",
             "JsonConverter",
@@ -46,6 +47,7 @@ def test_public_names_are_pinned() -> None:
             "StoreCorruptError",
             "StoreError",
             "StoreLockedError",
+            "StoreUnavailableError",
             "SystemClock",
             "TaskStack",
             "TaskQueue",
@@ -65,8 +67,10 @@ def test_public_names_are_pinned() -> None:
             "execute_child",
             "heartbeat",
             "history_dataframe",
+            "import_histories",
             "info",
             "now",
+            "open_histories",
             "patched",
             "random",
             "run",
@@ -142,3 +146,15 @@ def test_import_wfkit_does_not_load_the_ui_libraries() -> None:
     code = "import sys, wfkit; print(sorted(m for m in ('plotly', 'ipywidgets', 'networkx', 'IPython') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_only_the_store_and_the_analytics_layer_import_duckdb() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        part = path.relative_to(PACKAGE).parts[0]
+        if part not in ("_store", "_analytics"):
+            assert "duckdb" not in _imports(path), path.relative_to(PACKAGE)
+
+
+def test_the_cli_uses_only_the_public_api() -> None:
+    private = {m for m in _imports(PACKAGE / "cli.py") if m.startswith("wfkit.")} - {"wfkit._demo"}
+    assert private == set()

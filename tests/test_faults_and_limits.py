@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,8 +42,8 @@ async def test_blocking_workflow_code_is_reported_and_the_engine_keeps_running(d
     async with wfkit.Engine.open(deadlock_timeout=0.5) as engine:
         healthy = await engine.start(l_healthy, 30)
         began = time.monotonic()
+        blocked = await engine.start(l_blocks, 3.0)
         with pytest.warns(RuntimeWarning, match="blocked for more than 0.5s"):
-            blocked = await engine.start(l_blocks, 3.0)
             await asyncio.sleep(1.2)
         assert await healthy.result() == sum(range(30))
         assert time.monotonic() - began < 2.8, "the healthy run must not wait for the blocked one"
@@ -119,3 +123,65 @@ def test_fault_plan_parsing() -> None:
         FaultPlan("nope")
     with pytest.raises(ValueError, match="unknown action 'explode'"):
         FaultPlan("fork:explode")
+
+
+@wfkit.activity
+async def l_blob(i: int) -> str:
+    return f"{i}:" + "z" * 200_000
+
+
+@wfkit.workflow
+async def l_writes_a_lot(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += len(await l_blob(i))
+    return total
+
+
+@pytest.fixture
+def small_disk(tmp_path: object) -> Iterator[Path]:
+    """A real, tiny filesystem (tmpfs, 3 MB) that fills up, so the disk-full path runs for real."""
+    mount = Path(str(tmp_path)) / "small-disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to mount a tmpfs for the disk-full test: {result.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_disk_stops_new_work_loses_nothing_and_resumes(small_disk: Path) -> None:
+    db = small_disk / "full.duckdb"
+    async with wfkit.Engine.open(db) as engine:
+        done = await engine.start(l_writes_a_lot, 2, id="before")
+        assert await done.result() == 400_004
+        filling = await engine.start(l_writes_a_lot, 40, id="filling")
+        for _ in range(200):
+            if engine.storage_error is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert engine.storage_error is not None
+        assert "No space left on device" in str(engine.storage_error)
+        with pytest.raises(wfkit.StoreUnavailableError, match=r"cannot write to .*full\.duckdb: .*No space left"):
+            await engine.start(l_healthy, 1)
+        committed = duckdb_count(engine, "before")
+        assert committed > 0
+        subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+        assert await asyncio.wait_for(filling.result(), timeout=30) == sum(len(f"{i}:") + 200_000 for i in range(40))
+        assert engine.storage_error is None
+        assert duckdb_count(engine, "before") == committed  # nothing committed was lost
+        again = await engine.start(l_healthy, 2)
+        assert await again.result() == 1
+        events = engine.history("filling")
+        assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+        started = [e.attempt for e in events if e.event_type is E.ActivityTaskStarted]
+        assert started == [1] * 40, "no activity ran twice while the disk was full"
+
+
+def duckdb_count(engine: wfkit.Engine, workflow_id: str) -> int:
+    rows = engine.sql("select count(*) from events join workflows using (run_id) where workflow_id = ?", [workflow_id]).fetchall()
+    return int(rows[0][0])

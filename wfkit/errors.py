@@ -18,6 +18,7 @@ Every error derives from `WfkitError`:
         * `StoreCorruptError` — the file is not a readable DuckDB database.
         * `NotAWfkitDatabaseError` — the file is a DuckDB database without wfkit's tables.
         * `SchemaVersionError` — the file was written by a newer wfkit.
+        * `StoreUnavailableError` — the database cannot be written now (disk full); retried automatically.
     * `EngineClosedError` — the engine was used after `close()`.
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "WfkitError",
     "WorkflowAlreadyStartedError",
     "WorkflowFailedError",
@@ -189,6 +191,10 @@ class NotAWfkitDatabaseError(StoreError):
 
 class SchemaVersionError(StoreError):
     """Raised when the file's schema was written by a newer wfkit."""
+
+
+class StoreUnavailableError(StoreError):
+    """Raised by `start`, `signal` and friends while the database cannot be written (for example a full disk)."""
 
 
 class EngineClosedError(WfkitError):

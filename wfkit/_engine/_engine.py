@@ -54,7 +54,14 @@ from wfkit._runtime._context import WorkflowInfo
 from wfkit._runtime._driver import replay_into
 from wfkit._runtime._instance import WorkflowInstance
 from wfkit._store._store import RunClose, RunRow, Store
-from wfkit.errors import EngineClosedError, NondeterminismError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import (
+    EngineClosedError,
+    NondeterminismError,
+    PayloadError,
+    StoreUnavailableError,
+    WorkflowAlreadyStartedError,
+    WorkflowNotFoundError,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -179,6 +186,10 @@ class Engine:
         self._closed = False
         self.commit_error: BaseException | None = None
         """The last error a commit raised (None once a later commit succeeds)."""
+        self.storage_error: BaseException | None = None
+        """Set while the database cannot be written (disk full): no new work is accepted until a retry commits."""
+        self._stall_delay = 0.0
+        self._retry_at = 0.0
 
     #### Opening and closing ####
 
@@ -276,6 +287,14 @@ class Engine:
         if self._closed:
             raise EngineClosedError("this engine is closed; open a new one with wfkit.Engine.open(...)")
 
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.storage_error is not None:
+            raise StoreUnavailableError(
+                f"cannot write to {self.store.path or 'memory'}: {_first_line(self.storage_error)}; nothing recorded is lost, "
+                "and the engine resumes by itself once writes succeed (free some disk space)"
+            )
+
     #### Public API ####
 
     async def start(
@@ -301,7 +320,7 @@ class Engine:
             WorkflowAlreadyStartedError: the id is in use by an open run (or was ever used, with reject_duplicate).
             PayloadError: an argument cannot be stored.
         """
-        self._check_open()
+        self._check_writable()
         definition = self._definition(workflow)
         positional = definition.bind(args, kwargs)
         payloads = []
@@ -341,7 +360,7 @@ class Engine:
             WorkflowNotFoundError: no such run.
             WorkflowAlreadyStartedError: the workflow id is in use by an open run (use `reset`, or pass `id`).
         """
-        self._check_open()
+        self._check_writable()
         source = self._runs.get(run_id) or self._closing_runs.get(run_id)
         events = list(source.events) if source is not None else self.store.load_events(run_id)
         row = self.store.get_run(run_id) if source is None else None
@@ -546,7 +565,7 @@ class Engine:
         return events[-1], str(events[0].attributes.get("workflow_type"))
 
     def _open_run(self, run_id: str, action: str) -> _Run:
-        self._check_open()
+        self._check_writable()
         run = self._runs.get(run_id)
         if run is None:
             raise WorkflowNotFoundError(f"cannot {action} run {run_id}: it is not running")
@@ -958,7 +977,8 @@ class Engine:
                     committing = None
                     self._finish_commit(committed, failed)
                 await self._activate_dirty()
-                if committing is None and not self._batch.empty():
+                stalled = self.storage_error is not None and loop.time() < self._retry_at
+                if committing is None and not stalled and not self._batch.empty():
                     committed, self._batch = self._batch, _Batch()
                     rows = len(committed.events) + len(committed.new_runs) + len(committed.closed)
                     if rows > INLINE_COMMIT_ROWS:
@@ -981,8 +1001,15 @@ class Engine:
         if error is not None:
             if not isinstance(error, Exception):
                 raise error
-            self._commit_failed(batch, error)
+            if _is_storage_error(error):
+                self._stall(batch, error)
+            else:
+                self._commit_failed(batch, error)
             return
+        if self.storage_error is not None:
+            logger.warning("wfkit: writes to %s succeed again; resuming", self.store.path or "memory")
+            self.storage_error = None
+            self._stall_delay = 0.0
         self.commit_error = None
         fault("after_commit")
         for _, effect in batch.effects:
@@ -995,6 +1022,26 @@ class Engine:
                 waiter.set_result(None)
         if not self._batch.empty():
             self._wake()
+
+    def _stall(self, batch: _Batch, exc: Exception) -> None:
+        """The disk is full (or the file cannot be written): keep everything recorded in memory, accept no new
+        work, and retry the same batch, first after half a second, then less often, until it commits."""
+        if self.storage_error is None:
+            logger.error("wfkit: cannot write to %s (%s); no new work is accepted until writes succeed again", self.store.path or "memory", exc)
+        self.storage_error = self.commit_error = exc
+        # Later records go after this batch's, so they join it: the retry commits them all, in order.
+        pending = self._batch
+        batch.events += pending.events
+        batch.new_runs += pending.new_runs
+        batch.closed += pending.closed
+        batch.effects += pending.effects
+        batch.waiters += pending.waiters
+        batch.runs.update(pending.runs)
+        self._batch = batch
+        self._stall_delay = min(5.0, max(0.5, self._stall_delay * 2))
+        loop = asyncio.get_running_loop()
+        self._retry_at = loop.time() + self._stall_delay
+        loop.call_later(self._stall_delay, self._wake)
 
     def _commit_failed(self, batch: _Batch, exc: Exception) -> None:
         """Forget what the failed batch (and anything built on it) holds in memory, and reload those runs from disk."""
@@ -1111,3 +1158,16 @@ class Engine:
         self._check_open()
         resolved = _queries.resolve_run(self.store, run_id)
         return _report.write_report(self.store, resolved, path, self.history(run_id=resolved))
+
+
+_STORAGE_TROUBLE = ("no space left", "could not write", "disk full", "read-only file system", "input/output error", "quota exceeded")
+
+
+def _is_storage_error(error: BaseException) -> bool:
+    """True for failures of the disk under the database (worth waiting out), not of the data being written."""
+    return isinstance(error, OSError) or any(text in str(error).lower() for text in _STORAGE_TROUBLE)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
