@@ -5,7 +5,349 @@ Never edit a migration that has shipped: add a new one at the end.
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "WFKIT_TABLES"]
+__all__ = ["ANALYTIC_VIEWS", "MIGRATIONS", "SCHEMA_VERSION", "VIEW_NAMES", "WFKIT_TABLES"]
+
+# Analytic views, computed from `events` alone (plus `workflows.status` for runs whose history
+# does not close them, such as Temporal runs still running elsewhere), so they are right for
+# imported histories too. Durations are DOUBLE seconds computed from whole microseconds.
+# Migration 2 holds this text for good: a later change to a view appends a new migration with
+# the new definitions (CREATE OR REPLACE) and points ANALYTIC_VIEWS at it.
+_VIEWS_V2 = """
+CREATE OR REPLACE VIEW runs AS
+WITH
+started AS (
+    SELECT run_id, event_time AS start_time, attributes AS a FROM events WHERE event_type = 'WorkflowExecutionStarted'
+),
+closing AS (
+    SELECT run_id, event_type, event_time AS close_time, attributes AS a FROM events WHERE event_type IN (
+        'WorkflowExecutionCompleted', 'WorkflowExecutionFailed', 'WorkflowExecutionCanceled',
+        'WorkflowExecutionTerminated', 'WorkflowExecutionContinuedAsNew'
+    )
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY event_id) = 1
+),
+counts AS (
+    SELECT
+        run_id,
+        count(*) AS event_count,
+        max(event_time) AS last_event_time,
+        count(*) FILTER (WHERE event_type = 'WorkflowTaskStarted') AS workflow_tasks,
+        count(*) FILTER (WHERE event_type = 'WorkflowTaskFailed') AS workflow_task_failures,
+        count(*) FILTER (WHERE event_type = 'ActivityTaskScheduled') AS activity_count,
+        count(*) FILTER (WHERE event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut')) AS failed_attempts,
+        count(*) FILTER (WHERE event_type = 'TimerStarted') AS timer_count,
+        count(*) FILTER (WHERE event_type = 'WorkflowExecutionSignaled') AS signal_count,
+        count(*) FILTER (WHERE event_type = 'StartChildWorkflowExecutionInitiated') AS child_count
+    FROM events GROUP BY run_id
+),
+attempts AS (
+    SELECT run_id, sum(last_attempt) AS activity_attempts, count(*) FILTER (WHERE last_attempt > 1) AS retried_activities
+    FROM (SELECT run_id, activity_id, max(attempt) AS last_attempt FROM events WHERE event_type = 'ActivityTaskStarted' GROUP BY ALL)
+    GROUP BY run_id
+)
+SELECT
+    s.run_id,
+    s.a->>'$.workflow_id' AS workflow_id,
+    s.a->>'$.workflow_type' AS workflow_type,
+    s.a->>'$.task_queue' AS task_queue,
+    CASE c.event_type
+        WHEN 'WorkflowExecutionCompleted' THEN 'Completed'
+        WHEN 'WorkflowExecutionFailed' THEN 'Failed'
+        WHEN 'WorkflowExecutionCanceled' THEN 'Canceled'
+        WHEN 'WorkflowExecutionTerminated' THEN 'Terminated'
+        WHEN 'WorkflowExecutionContinuedAsNew' THEN 'ContinuedAsNew'
+        ELSE coalesce(w.status, 'Running')
+    END AS status,
+    s.start_time,
+    c.close_time,
+    (epoch_us(c.close_time) - epoch_us(s.start_time)) / 1000000 AS duration_s,
+    n.event_count,
+    n.last_event_time,
+    n.workflow_tasks,
+    n.workflow_task_failures,
+    n.activity_count,
+    CAST(coalesce(t.activity_attempts, 0) AS BIGINT) AS activity_attempts,
+    coalesce(t.retried_activities, 0) AS retried_activities,
+    n.failed_attempts,
+    n.timer_count,
+    n.signal_count,
+    n.child_count,
+    s.a->'$.input' AS input,
+    c.a->'$.result.data' AS result,
+    c.a->>'$.failure.type' AS failure_type,
+    c.a->>'$.failure.message' AS failure_message,
+    c.a->>'$.reason' AS reason,
+    s.a->>'$.parent_run_id' AS parent_run_id,
+    s.a->>'$.parent_workflow_id' AS parent_workflow_id,
+    s.a->>'$.continued_from_run_id' AS continued_from_run_id,
+    c.a->>'$.new_run_id' AS continued_as_run_id,
+    coalesce(s.a->>'$.forked_from_run_id', w.forked_from_run_id) AS forked_from_run_id
+FROM started s
+JOIN counts n USING (run_id)
+LEFT JOIN attempts t USING (run_id)
+LEFT JOIN closing c USING (run_id)
+LEFT JOIN workflows w USING (run_id);
+
+CREATE OR REPLACE VIEW activities AS
+WITH
+run_info AS (
+    SELECT run_id, attributes->>'$.workflow_id' AS workflow_id, attributes->>'$.workflow_type' AS workflow_type,
+           attributes->>'$.task_queue' AS run_task_queue
+    FROM events WHERE event_type = 'WorkflowExecutionStarted'
+),
+run_closed AS (
+    SELECT DISTINCT run_id FROM events WHERE event_type IN (
+        'WorkflowExecutionCompleted', 'WorkflowExecutionFailed', 'WorkflowExecutionCanceled',
+        'WorkflowExecutionTerminated', 'WorkflowExecutionContinuedAsNew'
+    )
+),
+scheduled AS (
+    SELECT run_id, activity_id, event_id AS scheduled_event_id, event_time AS scheduled_time, activity_type,
+           attributes->>'$.task_queue' AS task_queue, attributes->'$.input' AS input
+    FROM events WHERE event_type = 'ActivityTaskScheduled'
+),
+started AS (
+    SELECT run_id, activity_id, attempt, event_id AS started_event_id, event_time AS started_time
+    FROM events WHERE event_type = 'ActivityTaskStarted'
+),
+closed AS (
+    SELECT run_id, activity_id, attempt, event_id AS closed_event_id, event_time AS closed_time, event_type AS close_type, attributes AS a
+    FROM events WHERE event_type IN ('ActivityTaskCompleted', 'ActivityTaskFailed', 'ActivityTaskTimedOut')
+),
+canceled AS (
+    SELECT run_id, activity_id, event_id AS cancel_event_id, event_time AS cancel_time
+    FROM events WHERE event_type = 'ActivityTaskCanceled'
+),
+attempts AS (
+    SELECT
+        coalesce(s.run_id, c.run_id) AS run_id,
+        coalesce(s.activity_id, c.activity_id) AS activity_id,
+        coalesce(s.attempt, c.attempt) AS attempt,
+        s.started_event_id, s.started_time, c.closed_event_id, c.closed_time, c.close_type, c.a
+    FROM started s
+    FULL JOIN closed c ON s.run_id = c.run_id AND s.activity_id = c.activity_id AND s.attempt = c.attempt
+),
+attempt_rows AS (
+    SELECT a.*, x.cancel_event_id, x.cancel_time
+    FROM attempts a
+    LEFT JOIN canceled x ON a.closed_event_id IS NULL AND x.run_id = a.run_id AND x.activity_id = a.activity_id
+    UNION ALL
+    -- An activity with no open attempt to hold its state: not started yet, or cancelled between attempts.
+    SELECT sc.run_id, sc.activity_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, x.cancel_event_id, x.cancel_time
+    FROM scheduled sc
+    LEFT JOIN canceled x ON x.run_id = sc.run_id AND x.activity_id = sc.activity_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM attempts a
+        WHERE a.run_id = sc.run_id AND a.activity_id = sc.activity_id AND (x.cancel_event_id IS NULL OR a.closed_event_id IS NULL)
+    )
+),
+shaped AS (
+    SELECT
+        r.*,
+        sc.scheduled_event_id, sc.scheduled_time, sc.activity_type, sc.task_queue, sc.input,
+        lag(r.closed_time) OVER w AS previous_closed_time,
+        lag(CASE WHEN r.close_type <> 'ActivityTaskCompleted' THEN CAST(r.a->>'$.next_retry_delay' AS DOUBLE) END) OVER w AS previous_retry_delay
+    FROM attempt_rows r
+    LEFT JOIN scheduled sc ON sc.run_id = r.run_id AND sc.activity_id = r.activity_id
+    WINDOW w AS (PARTITION BY r.run_id, r.activity_id ORDER BY r.attempt)
+)
+SELECT
+    x.run_id,
+    ri.workflow_id,
+    ri.workflow_type,
+    x.activity_id,
+    x.activity_type,
+    coalesce(x.task_queue, ri.run_task_queue) AS task_queue,
+    x.attempt,
+    CASE
+        WHEN x.close_type = 'ActivityTaskCompleted' THEN 'completed'
+        WHEN x.close_type = 'ActivityTaskFailed' THEN 'failed'
+        WHEN x.close_type = 'ActivityTaskTimedOut' THEN 'timed_out'
+        WHEN x.cancel_event_id IS NOT NULL THEN 'canceled'
+        WHEN rc.run_id IS NOT NULL THEN 'abandoned'
+        WHEN x.started_event_id IS NOT NULL THEN 'running'
+        ELSE 'scheduled'
+    END AS status,
+    CASE
+        WHEN x.close_type = 'ActivityTaskCompleted' OR x.cancel_event_id IS NOT NULL THEN true
+        WHEN x.close_type IS NULL THEN false
+        ELSE x.a->>'$.retry_state' IS DISTINCT FROM 'InProgress'
+    END AS final,
+    CASE WHEN x.close_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') THEN x.a->>'$.retry_state' = 'InProgress' ELSE false END AS retried,
+    x.scheduled_event_id,
+    x.started_event_id,
+    coalesce(x.closed_event_id, x.cancel_event_id) AS closed_event_id,
+    x.scheduled_time,
+    x.started_time,
+    coalesce(x.closed_time, x.cancel_time) AS closed_time,
+    CASE WHEN x.started_time IS NOT NULL THEN greatest(epoch_us(x.started_time) - CASE
+        WHEN x.previous_closed_time IS NULL THEN epoch_us(x.scheduled_time)
+        ELSE epoch_us(x.previous_closed_time) + CAST(round(coalesce(x.previous_retry_delay, 0) * 1000000) AS BIGINT)
+    END, 0) / 1000000 END AS queue_wait_s,
+    (epoch_us(coalesce(x.closed_time, x.cancel_time)) - epoch_us(x.started_time)) / 1000000 AS duration_s,
+    CASE WHEN x.close_type <> 'ActivityTaskCompleted' THEN x.a->>'$.retry_state' END AS retry_state,
+    CASE WHEN x.close_type = 'ActivityTaskTimedOut' THEN x.a->>'$.timeout_type' END AS timeout_type,
+    CASE WHEN x.close_type <> 'ActivityTaskCompleted' THEN x.a->>'$.failure.type' END AS failure_type,
+    CASE WHEN x.close_type <> 'ActivityTaskCompleted' THEN x.a->>'$.failure.message' END AS failure_message,
+    x.input,
+    CASE WHEN x.close_type = 'ActivityTaskCompleted' THEN x.a->'$.result.data' END AS result
+FROM shaped x
+LEFT JOIN run_info ri ON ri.run_id = x.run_id
+LEFT JOIN run_closed rc ON rc.run_id = x.run_id;
+
+CREATE OR REPLACE VIEW timers AS
+WITH
+run_info AS (
+    SELECT run_id, attributes->>'$.workflow_id' AS workflow_id, attributes->>'$.workflow_type' AS workflow_type
+    FROM events WHERE event_type = 'WorkflowExecutionStarted'
+),
+run_closed AS (
+    SELECT DISTINCT run_id FROM events WHERE event_type IN (
+        'WorkflowExecutionCompleted', 'WorkflowExecutionFailed', 'WorkflowExecutionCanceled',
+        'WorkflowExecutionTerminated', 'WorkflowExecutionContinuedAsNew'
+    )
+),
+started AS (
+    SELECT run_id, timer_id, event_id AS started_event_id, event_time AS started_time,
+           CAST(attributes->>'$.duration' AS DOUBLE) AS duration_s
+    FROM events WHERE event_type = 'TimerStarted'
+),
+closed AS (
+    SELECT run_id, timer_id, event_id AS closed_event_id, event_time AS closed_time, event_type AS close_type
+    FROM events WHERE event_type IN ('TimerFired', 'TimerCanceled')
+)
+SELECT
+    s.run_id,
+    ri.workflow_id,
+    ri.workflow_type,
+    s.timer_id,
+    CASE c.close_type
+        WHEN 'TimerFired' THEN 'fired'
+        WHEN 'TimerCanceled' THEN 'canceled'
+        ELSE CASE WHEN rc.run_id IS NULL THEN 'pending' ELSE 'abandoned' END
+    END AS status,
+    s.duration_s,
+    s.started_event_id,
+    c.closed_event_id,
+    s.started_time,
+    make_timestamptz(epoch_us(s.started_time) + CAST(round(s.duration_s * 1000000) AS BIGINT)) AS fire_time,
+    c.closed_time,
+    (epoch_us(c.closed_time) - epoch_us(s.started_time)) / 1000000 AS elapsed_s,
+    CASE WHEN c.close_type = 'TimerFired'
+        THEN (epoch_us(c.closed_time) - epoch_us(s.started_time) - CAST(round(s.duration_s * 1000000) AS BIGINT)) / 1000000
+    END AS lateness_s
+FROM started s
+LEFT JOIN closed c ON c.run_id = s.run_id AND c.timer_id = s.timer_id
+LEFT JOIN run_info ri ON ri.run_id = s.run_id
+LEFT JOIN run_closed rc ON rc.run_id = s.run_id;
+
+CREATE OR REPLACE VIEW signals AS
+WITH
+run_info AS (
+    SELECT run_id, attributes->>'$.workflow_id' AS workflow_id, attributes->>'$.workflow_type' AS workflow_type
+    FROM events WHERE event_type = 'WorkflowExecutionStarted'
+),
+received AS (
+    SELECT run_id, event_id, event_time, attributes->>'$.signal_name' AS signal_name, attributes->'$.input.data' AS payload
+    FROM events WHERE event_type = 'WorkflowExecutionSignaled'
+),
+tasks AS (
+    SELECT run_id, event_id, event_time FROM events WHERE event_type = 'WorkflowTaskStarted'
+)
+SELECT
+    r.run_id,
+    ri.workflow_id,
+    ri.workflow_type,
+    r.event_id,
+    r.signal_name,
+    r.payload,
+    r.event_time AS received_time,
+    t.event_time AS delivered_time,
+    (epoch_us(t.event_time) - epoch_us(r.event_time)) / 1000000 AS delivery_s
+FROM received r
+ASOF LEFT JOIN tasks t ON t.run_id = r.run_id AND r.event_id < t.event_id
+LEFT JOIN run_info ri ON ri.run_id = r.run_id;
+
+-- Straight from the events (not from `activities`): several times faster, and the tests hold the two to the same numbers.
+CREATE OR REPLACE VIEW activity_stats AS
+WITH
+scheduled AS (
+    SELECT run_id, activity_id, activity_type, event_time FROM events WHERE event_type = 'ActivityTaskScheduled'
+),
+started AS (
+    SELECT run_id, activity_id, attempt, activity_type, event_time FROM events WHERE event_type = 'ActivityTaskStarted'
+),
+closed AS (
+    SELECT
+        run_id, activity_id, attempt, activity_type, event_type, event_time,
+        CASE WHEN event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') THEN attributes->>'$.retry_state' = 'InProgress' ELSE false END AS retrying,
+        CASE WHEN event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') THEN CAST(attributes->>'$.next_retry_delay' AS DOUBLE) END AS retry_delay
+    FROM events WHERE event_type IN ('ActivityTaskCompleted', 'ActivityTaskFailed', 'ActivityTaskTimedOut', 'ActivityTaskCanceled')
+),
+ready AS (
+    SELECT run_id, activity_id, 1 AS attempt, epoch_us(event_time) AS ready_us FROM scheduled
+    UNION ALL
+    SELECT run_id, activity_id, attempt + 1, epoch_us(event_time) + CAST(round(coalesce(retry_delay, 0) * 1000000) AS BIGINT) FROM closed WHERE retrying
+),
+timed AS (
+    SELECT
+        s.activity_type,
+        CASE WHEN c.event_type <> 'ActivityTaskCanceled' THEN (epoch_us(c.event_time) - epoch_us(s.event_time)) / 1000000 END AS duration_s,
+        CASE WHEN r.ready_us IS NOT NULL THEN greatest(epoch_us(s.event_time) - r.ready_us, 0) / 1000000 END AS queue_wait_s,
+        c.event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') AS failed
+    FROM started s
+    LEFT JOIN closed c ON c.run_id = s.run_id AND c.activity_id = s.activity_id AND c.attempt = s.attempt AND c.event_type <> 'ActivityTaskCanceled'
+    LEFT JOIN ready r ON r.run_id = s.run_id AND r.activity_id = s.activity_id AND r.attempt = s.attempt
+),
+by_attempt AS (
+    SELECT
+        activity_type,
+        count(*) AS attempts,
+        count(*) FILTER (WHERE failed) AS failed_attempts,
+        count(duration_s) AS closed_attempts,
+        avg(duration_s) AS mean_s,
+        quantile_cont(duration_s, 0.5) AS p50_s,
+        quantile_cont(duration_s, 0.95) AS p95_s,
+        quantile_cont(duration_s, 0.99) AS p99_s,
+        max(duration_s) AS max_s,
+        quantile_cont(queue_wait_s, 0.5) AS p50_queue_wait_s,
+        quantile_cont(queue_wait_s, 0.95) AS p95_queue_wait_s
+    FROM timed GROUP BY activity_type
+),
+outcomes AS (
+    SELECT
+        activity_type,
+        count(*) FILTER (WHERE event_type = 'ActivityTaskCompleted') AS completed,
+        count(*) FILTER (WHERE event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') AND NOT retrying) AS failed,
+        count(*) FILTER (WHERE NOT retrying) AS finished
+    FROM closed GROUP BY activity_type
+),
+retried AS (
+    SELECT activity_type, count(DISTINCT (run_id, activity_id)) AS retried FROM started WHERE attempt > 1 GROUP BY activity_type
+),
+counted AS (
+    SELECT activity_type, count(*) AS activities FROM scheduled GROUP BY activity_type
+)
+SELECT
+    activity_type,
+    n.activities,
+    coalesce(t.attempts, 0) AS attempts,
+    coalesce(o.completed, 0) AS completed,
+    coalesce(o.failed, 0) AS failed,
+    o.failed / nullif(o.finished, 0) AS failure_rate,
+    coalesce(r.retried, 0) / n.activities AS retry_rate,
+    t.failed_attempts / nullif(t.closed_attempts, 0) AS attempt_failure_rate,
+    t.mean_s, t.p50_s, t.p95_s, t.p99_s, t.max_s, t.p50_queue_wait_s, t.p95_queue_wait_s
+FROM counted n
+LEFT JOIN by_attempt t USING (activity_type)
+LEFT JOIN outcomes o USING (activity_type)
+LEFT JOIN retried r USING (activity_type);
+"""
+
+#: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).
+ANALYTIC_VIEWS = _VIEWS_V2
+
+#: The analytic views, in the order ANALYTIC_VIEWS creates them.
+VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs and their append-only histories.
@@ -41,6 +383,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, event_id)
     );
     """,
+    # 2: analytic views over the events (docs/analytics.md documents every column).
+    ANALYTIC_VIEWS,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

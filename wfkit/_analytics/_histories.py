@@ -1,0 +1,199 @@
+"""`wfkit.open_histories`: read-only SQL over history files while no engine needs to hold them.
+
+Each file is attached read-only to an in-memory DuckDB connection under an alias made from its
+name (`etl-2027.duckdb` -> `etl_2027`); `events` and `workflows` are views over all of them (UNION
+ALL), and the analytic views (`runs`, `activities`, ...) are recreated over those, so one query
+spans every file and older files (schema 1, before the views existed) work too. A directory
+written by `export` (Parquet or JSON lines) can be opened the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from wfkit._analytics import _queries, _report, _transfer
+from wfkit._history._history import History
+from wfkit._store._schema import ANALYTIC_VIEWS, SCHEMA_VERSION
+from wfkit._store._store import _open_error
+from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreLockedError
+
+__all__ = ["Histories", "open_histories"]
+
+_ALIAS = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_RESERVED = {"main", "temp", "system", "memory", "information_schema", "pg_catalog"}
+
+
+class Histories:
+    """wfkit histories opened read-only for analysis (from `wfkit.open_histories`).
+
+    Has the engine's analysis methods (`sql`, `stats`, `slowest`, `failures`, `compare`, `export`,
+    `report`, `history`); `databases` maps each attached alias to its file.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, databases: dict[str, str]) -> None:
+        self._con = con
+        self.databases = databases
+        """Alias -> file, for each attached file (query one with `SELECT ... FROM alias.events`)."""
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """Run SQL over the histories with bound parameters; returns a DuckDB relation (`.df()`, `.pl()`, `.arrow()`)."""
+        return self._con.sql(query, params=params) if params is not None else self._con.sql(query)
+
+    def stats(self, by: str = "activity") -> duckdb.DuckDBPyRelation:
+        """Per activity type: count, failure and retry rates, p50/p95/p99 duration (`by="workflow"`: per workflow type)."""
+        return _queries.stats(self, by)
+
+    def slowest(self, n: int = 10, *, kind: str = "activities", type: str | None = None) -> duckdb.DuckDBPyRelation:  # noqa: A002
+        """The `n` slowest activity attempts (or runs, with `kind="runs"`), optionally of one type."""
+        return _queries.slowest(self, n, kind=kind, type=type)
+
+    def failures(self, since: Any = None, *, final_only: bool = False) -> duckdb.DuckDBPyRelation:
+        """Failed activity attempts and failed or terminated runs since `since` (datetime, timedelta, ISO string...), newest first."""
+        return _queries.failures(self, since, final_only=final_only)
+
+    def compare(self, run_a: str, run_b: str, *, duration_tolerance: float = 0.5) -> duckdb.DuckDBPyRelation:
+        """Two runs side by side, one row per activity, with a `differences` list."""
+        return _queries.compare(self, run_a, run_b, duration_tolerance=duration_tolerance)
+
+    def runs(self, *, status: str | None = None, workflow_type: str | None = None, limit: int | None = 50) -> duckdb.DuckDBPyRelation:
+        """Runs, newest first, optionally filtered by status and workflow type."""
+        return _queries.runs(self, status=status, workflow_type=workflow_type, limit=limit)
+
+    def resolve(self, ident: str) -> str:
+        """The run id for a run id, a workflow id (its latest run) or a unique run-id prefix."""
+        return _queries.resolve_run(self, ident)
+
+    def history(self, ident: str) -> History:
+        """The history of a run (run id, workflow id for its latest run, or run-id prefix)."""
+        return _queries.load_history(self, self.resolve(ident))
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "parquet",  # noqa: A002
+        *,
+        partition_by_date: bool | None = None,
+        overwrite: bool = False,
+        progress: _transfer.Progress | None = None,
+    ) -> dict[str, Any]:
+        """Write events, workflows, runs and activities as Parquet or JSON lines under the directory `path`."""
+        return _transfer.export(self, path, format, partition_by_date=partition_by_date, overwrite=overwrite, progress=progress)
+
+    def report(self, ident: str, path: str | os.PathLike[str]) -> Path:
+        """Write a self-contained HTML report of one run; returns its path."""
+        run_id = self.resolve(ident)
+        return _report.write_report(self, run_id, path, _queries.load_history(self, run_id))
+
+    def close(self) -> None:
+        """Detach every file."""
+        self._con.close()
+
+    def __enter__(self) -> Histories:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<wfkit.Histories {', '.join(f'{a}={p}' for a, p in self.databases.items())}>"
+
+
+def open_histories(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Histories:
+    """Open one or more wfkit databases (or export directories) read-only, as one set of histories.
+
+    ```python
+    with wfkit.open_histories(["monday.duckdb", "tuesday.duckdb"]) as h:
+        h.stats().df()
+        h.sql("select workflow_type, count(*) from runs group by 1").fetchall()
+    ```
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        StoreLockedError: an engine in another process holds a file (DuckDB allows no reader beside a writer process).
+        NotAWfkitDatabaseError, StoreCorruptError, SchemaVersionError: a file cannot be read as wfkit histories.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise ValueError("open_histories() needs at least one path")
+    con = duckdb.connect()
+    databases: dict[str, str] = {}
+    sources: list[tuple[str, str]] = []
+    try:
+        for item in items:
+            path = Path(item)
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: no such file or directory")
+            alias = _alias(path, databases)
+            databases[alias] = str(path)
+            if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
+                sources.append(_open_export(con, path, alias))
+            else:
+                _attach(con, path, alias)
+                sources.append((f"{alias}.events", f"{alias}.workflows"))
+        for name, index in (("events", 0), ("workflows", 1)):
+            union = " UNION ALL BY NAME ".join(f"SELECT * FROM {source[index]}" for source in sources)
+            con.execute(f"CREATE TEMP VIEW {name} AS {union}")
+        con.execute(ANALYTIC_VIEWS.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+    except BaseException:
+        con.close()
+        raise
+    return Histories(con, databases)
+
+
+def _alias(path: Path, taken: dict[str, str]) -> str:
+    stem = path.name.split(".")[0] if path.name.split(".")[0] else "db"
+    base = re.sub(r"[^a-z0-9_]", "_", stem.lower())[:50] or "db"
+    if base[0].isdigit():
+        base = f"db_{base}"
+    alias, n = base, 1
+    while alias in taken or alias in _RESERVED or alias in {"events", "workflows"}:
+        n += 1
+        alias = f"{base}_{n}"
+    assert _ALIAS.match(alias), alias
+    return alias
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    try:
+        con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)])
+    except duckdb.IOException as exc:
+        raise _open_error(str(path), exc) from None
+    except duckdb.Error as exc:
+        if "already attached" in str(exc):
+            raise StoreLockedError(
+                f"{path} is open in this process (an Engine holds it): query it through that engine (engine.sql, engine.stats, engine.export, ...)"
+            ) from None
+        raise StoreCorruptError(f"{path}: cannot open as a DuckDB database ({str(exc).strip().splitlines()[0]})") from None
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [alias]).fetchall()}
+    if not {"wfkit_schema", "events", "workflows"} <= tables:
+        others = ", ".join(sorted(tables)[:5]) or "none"
+        raise NotAWfkitDatabaseError(f"{path} is a DuckDB database but not a wfkit one (it has tables: {others})")
+    version = con.execute(f"SELECT max(version) FROM {alias}.wfkit_schema").fetchall()[0][0]
+    if version is not None and int(version) > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{path} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
+
+
+def _open_export(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> tuple[str, str]:
+    """Views over an export directory's files (file paths inlined as quoted literals: views cannot hold parameters)."""
+    names = []
+    for table, types in (("events", _transfer.EVENT_TYPES), ("workflows", _transfer.WORKFLOW_TYPES)):
+        reader = _transfer.reader(path, table, types)
+        if reader is None:
+            if table == "events":
+                raise FileNotFoundError(f"{path}: no exported events (events.parquet, events.jsonl or events/)")
+            columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in types.items())
+            query = f"SELECT {columns} WHERE false"
+        else:
+            query, params = reader
+            literal = "'" + str(params[0]).replace("'", "''") + "'"
+            query = query.replace("?", literal, 1)
+        view = f"{alias}_{table}"
+        con.execute(f"CREATE TEMP VIEW {view} AS {query}")
+        names.append(view)
+    return names[0], names[1]
