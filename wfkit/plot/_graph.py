@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import bisect
 import html
 import math
+from collections import Counter
 from typing import Any
 
 import networkx as nx
 import plotly.graph_objects as go
 
+from wfkit._history._events import EventType
 from wfkit._history._history import History
-from wfkit._inspection import activity_graph
+from wfkit._inspection import _CLOSES, _node_of, activity_graph
 from wfkit.plot._timeline import OUTCOME_COLORS
 
-__all__ = ["graph", "layered_layout"]
+__all__ = ["graph", "layered_layout", "node_states", "state_at", "state_color"]
+
+E = EventType
 
 _FUTURE = "#eceff1"
 
@@ -30,25 +35,79 @@ def layered_layout(g: Any) -> dict[str, tuple[float, float]]:
     return positions
 
 
-def graph(history: Any, *, at_event: int | None = None, title: str | None = None) -> go.Figure:
+StateTimeline = dict[str, tuple[list[int], list[str]]]
+
+_STATE_COLORS = {
+    "scheduled": OUTCOME_COLORS["waiting"],
+    "running": OUTCOME_COLORS["running"],
+    "retrying": OUTCOME_COLORS["timed_out"],
+    "received": OUTCOME_COLORS["signal"],
+    "future": _FUTURE,
+}
+
+
+def node_states(history: Any) -> StateTimeline:
+    """For every node of the activity graph, the event ids at which its state changed and the new states.
+
+    Computed once per history; `state_at` then answers "what was this node's state at event N"
+    with a bisection, so a debugger can recolour the graph at every step cheaply.
+    """
+    timeline: dict[str, tuple[list[int], list[str]]] = {}
+    for event in History.coerce(history).events:
+        node = _node_of(event)
+        if node is None:
+            continue
+        et = event.event_type
+        if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated):
+            state = "scheduled"
+        elif et in (E.ActivityTaskStarted, E.ChildWorkflowExecutionStarted):
+            state = "running"
+        elif et is E.WorkflowExecutionSignaled:
+            state = "received"
+        elif et in _CLOSES:
+            state = "retrying" if event.is_retrying_attempt else _CLOSES[et]
+        else:
+            continue
+        ids, states = timeline.setdefault(node, ([], []))
+        ids.append(event.event_id)
+        states.append(state)
+    return timeline
+
+
+def state_at(timeline: StateTimeline, node: str, event_id: int) -> str:
+    """A node's state right after `event_id` ("future" before it was scheduled)."""
+    ids, states = timeline.get(node, ([], []))
+    index = bisect.bisect_right(ids, event_id)
+    return states[index - 1] if index else "future"
+
+
+def state_color(state: str) -> str:
+    """The colour a node state is drawn in."""
+    return _STATE_COLORS.get(state) or OUTCOME_COLORS.get(state, _FUTURE)
+
+
+def graph(history: Any, *, at_event: int | None = None, title: str | None = None, max_edges: int = 5000) -> go.Figure:
     """The activity graph of a run (see `wfkit.activity_graph`) drawn left to right.
 
     Nodes are coloured by outcome and sized by duration; causal edges are grey, data-lineage
     edges dashed blue. With `at_event`, nodes take their state as of that event (nodes not yet
     scheduled are pale), with the layout of the whole run so nothing moves while stepping.
+    Waves of fan-out and fan-in connect every node of one wave to every node of the next: above
+    `max_edges` an evenly spaced sample is drawn, and the title says so.
     """
     hist = History.coerce(history)
     full = activity_graph(hist)
     positions = layered_layout(full)
-    state = full
-    if at_event is not None:
-        state = activity_graph(History(hist.workflow_id, hist.run_id, hist.events[: max(1, at_event)]))
+    timeline = node_states(hist)
+    position = at_event if at_event is not None else len(hist.events)
     fig = go.Figure()
+    total_edges = full.number_of_edges()
+    stride = max(1, -(-total_edges // max_edges))
     for kind, color, dash in (("causal", "#90a4ae", "solid"), ("data", "#1e88e5", "dash")):
         xs: list[float | None] = []
         ys: list[float | None] = []
-        for a, b, data in full.edges(data=True):
-            if (data.get("kind") == "causal") if kind == "causal" else bool(data.get("data")):
+        for index, (a, b, data) in enumerate(full.edges(data=True)):
+            if index % stride == 0 and ((data.get("kind") == "causal") if kind == "causal" else bool(data.get("data"))):
                 xs += [positions[a][0], positions[b][0], None]
                 ys += [positions[a][1], positions[b][1], None]
         if xs:
@@ -58,9 +117,8 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
     longest = max(durations, default=0.0) or 1.0
     colors, texts, hovers, sizes = [], [], [], []
     for node, duration in zip(nodes, durations, strict=True):
-        data = state.nodes[node] if node in state else None
-        outcome = data["outcome"] if data is not None else "future"
-        colors.append(OUTCOME_COLORS.get(outcome, OUTCOME_COLORS["running"] if outcome == "open" else _FUTURE) if outcome != "future" else _FUTURE)
+        outcome = state_at(timeline, node, position)
+        colors.append(state_color(outcome))
         label = html.escape(str(full.nodes[node]["label"]))
         texts.append(label)
         attempts = full.nodes[node].get("attempts", 0)
@@ -74,6 +132,8 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
             hover += f"<br>{html.escape(str(failure.get('type')))}: {html.escape(str(failure.get('message'))[:120])}"
         hovers.append(hover)
         sizes.append(14 + 26 * math.sqrt(duration / longest))
+    if stride > 1:
+        title = title or f"Activity graph: {html.escape(str(hist.workflow_type or hist.run_id))} (showing {total_edges // stride:,} of {total_edges:,} edges)"
     fig.add_trace(
         go.Scatter(
             x=[positions[n][0] for n in nodes], y=[positions[n][1] for n in nodes], mode="markers+text", text=texts, textposition="top center",
@@ -84,7 +144,7 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
     fig.update_layout(
         title=title or f"Activity graph: {html.escape(str(hist.workflow_type or hist.run_id))}",
         showlegend=True,
-        height=max(300, 80 + 60 * max((sum(1 for p in positions.values() if p[0] == x) for x in {p[0] for p in positions.values()}), default=1)),
+        height=min(1600, max(300, 80 + 60 * max(Counter(p[0] for p in positions.values()).values(), default=1))),
         xaxis={"visible": False},
         yaxis={"visible": False},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},

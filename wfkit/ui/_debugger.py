@@ -13,6 +13,7 @@ from wfkit._history._events import EventType
 from wfkit._html import attributes_html, frames_html, locals_html, pending_html
 from wfkit._replay._session import ReplaySession, stop_at
 from wfkit.plot import graph, timeline
+from wfkit.plot._graph import node_states, state_at, state_color
 
 __all__ = ["Debugger"]
 
@@ -58,6 +59,7 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.tabs.layout = w.Layout(width="100%")
         self.timeline: go.FigureWidget | None = go.FigureWidget(timeline(history)) if show_timeline else None
         self.graph: go.FigureWidget | None = go.FigureWidget(graph(history)) if show_graph and len(self._events) <= 20_000 else None
+        self._node_states = node_states(history)
 
         self.first.on_click(lambda _: self.go(0))
         self.back.on_click(lambda _: self.go(self.session.position - 1))
@@ -151,5 +153,5 @@ class Debugger(w.VBox):  # type: ignore[misc]
     def _recolor_graph(self, position: int) -> None:
         if self.graph is None or not self.graph.data:
             return
-        fresh = graph(self.session.history, at_event=max(1, position))
-        self.graph.data[-1].marker.color = fresh.data[-1].marker.color
+        nodes = self.graph.data[-1].customdata
+        self.graph.data[-1].marker.color = [state_color(state_at(self._node_states, node, position)) for node in nodes]
