@@ -45,10 +45,20 @@ async def etl(sources: list[str] = ["orders.csv", "customers.csv", "events.parqu
     await wfkit.sleep(0.05)
     return await load(summary, table)
 
-engine = await wfkit.Engine.open("shots.duckdb")
+@wfkit.workflow
+async def approval_etl(sources: list[str]) -> int:
+    """Extract, then wait for a person to approve the load."""
+    batches = await asyncio.gather(*(extract(s) for s in sources))
+    await wfkit.wait_signal("approve")
+    return await load(await transform(list(batches)))
+
+engine = await wfkit.Engine.open()
 handle = await engine.start(etl, id="etl-2026-11-27")
 await handle.result()
-waiting = await engine.start(etl, ["orders.csv"] * 3, id="etl-running")
+failed_source = await engine.start(etl, ["orders.csv", "events.parquet"], id="etl-2026-11-28")
+await failed_source.result()
+waiting = await engine.start(approval_etl, ["orders.csv", "customers.csv"], id="etl-waiting-for-approval")
+await asyncio.sleep(0.3)
 history = engine.history("etl-2026-11-27")'''
 
 SHOTS = {

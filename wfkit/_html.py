@@ -56,14 +56,14 @@ def frames_html(tasks: Iterable[Any], *, show_internal: bool = False) -> str:
     """The coroutine stacks of a snapshot: per task, its frames (function, file:line, source line) and what it awaits."""
     parts = [STYLE]
     for task in tasks:
-        frames = [f for f in task.frames if show_internal or not f.internal] or list(task.frames[-1:])
+        frames = [f for f in task.frames if show_internal or not f.internal]
         lines = "".join(
             f"<tr><td>{escape(f.function)}</td><td class='wfkit-muted'>{escape(f.filename.rsplit('/', 1)[-1])}:{f.lineno}</td>"
             f"<td>{escape(f.source, 160)}</td></tr>"
             for f in frames
         )
         title = f"{'▶ ' if task.is_main else ''}{escape(task.name)} — waiting for {escape(task.awaiting)}"
-        parts.append(f"<div><b>{title}</b><table class='wfkit-t'>{lines}</table></div>")
+        parts.append(f"<div><b>{title}</b>{f'<table class=wfkit-t>{lines}</table>' if lines else ''}</div>")
     if len(parts) == 1:
         parts.append("<i class='wfkit-muted'>no workflow code is running here</i>")
     return "".join(parts)

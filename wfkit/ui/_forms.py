@@ -146,7 +146,7 @@ def field_for(name: str, hint: Any, default: Any = _MISSING) -> Field:
         args = typing.get_args(inner)
         item = args[0] if args else Any
         initial = "\n".join(str(v) if not isinstance(v, (dict, list)) else json.dumps(v) for v in default) if has_default and default else ""
-        area = w.Textarea(value=initial, description=description, placeholder="one item per line (or a JSON list)", style=style, layout=layout)
+        area = w.Textarea(value=initial, description=description, placeholder="one item per line (or a JSON list)", rows=4, style=style, layout=layout)
 
         def parse_list() -> Any:
             text = area.value.strip()

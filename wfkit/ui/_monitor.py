@@ -38,13 +38,16 @@ class Monitor(w.VBox):  # type: ignore[misc]
         self.interval = refresh
         self.runs: list[dict[str, Any]] = []
         self.table = w.Select(options=[], rows=12, layout=w.Layout(width="100%"))
+        self.table.add_class("wfkit-runs")
         self.progress = w.VBox()
         self.detail = w.VBox()
         self.message = w.HTML()
         self.refresh_button = w.Button(description="refresh", icon="refresh", layout=w.Layout(width="100px"))
         self.refresh_button.on_click(lambda _: self.refresh())
         self.table.observe(self._on_select, names="value")
-        header = w.HTML("<b>wfkit runs</b> <span style='color:#78909c'>(newest first; select one for details)</span>")
+        # A monospace list keeps the columns of the run rows aligned.
+        style = "<style>.wfkit-runs select{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}</style>"
+        header = w.HTML(f"{style}<b>wfkit runs</b> <span style='color:#78909c'>(newest first; select one for details)</span>")
         super().__init__([w.HBox([header, self.refresh_button]), self.table, self.progress, self.message, self.detail])
         self.refresh()
         try:
