@@ -1,6 +1,6 @@
 """Write the notebooks in notebooks/ from the cells below (outputs stripped). Run after editing them.
 
-    python scripts/make_notebooks.py
+python scripts/make_notebooks.py
 """
 
 from __future__ import annotations
@@ -109,9 +109,7 @@ def quickstart() -> nbformat.NotebookNode:
             new_code_cell('engine = await wfkit.Engine.open("quickstart.duckdb")\nengine'),
             new_markdown_cell("A form per workflow, generated from its signature. Press **Start** — or start from code, as the next cell does."),
             new_code_cell("launcher = wfkit.ui.launcher(engine)\nlauncher"),
-            new_code_cell(
-                'form = launcher.forms["etl"]\nform.workflow_id.value = "etl-quickstart"\nstarted = await form.submit()\nstarted'
-            ),
+            new_code_cell('form = launcher.forms["etl"]\nform.workflow_id.value = "etl-quickstart"\nstarted = await form.submit()\nstarted'),
             new_markdown_cell("The monitor refreshes while runs progress; select a run for its timeline and actions."),
             new_code_cell("wfkit.ui.monitor(engine)"),
             new_code_cell('handle = engine.get_handle("etl-quickstart")\nawait handle.result()'),
@@ -122,9 +120,7 @@ def quickstart() -> nbformat.NotebookNode:
             new_code_cell("wfkit.plot.graph(history)"),
             new_markdown_cell("The history itself is data:"),
             new_code_cell("history"),
-            new_code_cell(
-                'engine.sql("select event_type, count(*) as n from events group by 1 order by n desc").df()'
-            ),
+            new_code_cell('engine.sql("select event_type, count(*) as n from events group by 1 order by n desc").df()'),
         ],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
@@ -143,14 +139,14 @@ def replay_debugging() -> nbformat.NotebookNode:
     bad = [o for o in orders if o["amount"] < 0]
     assert not bad, f"{len(bad)} orders with a negative amount reached the join"  # the bug: nothing drops them''',
     ).replace("@wfkit.activity\ndef transform", "@wfkit.activity(retry=wfkit.RetryPolicy(max_attempts=2, initial_interval=0.1))\ndef transform")
-    counter = '''\
+    counter = """\
 runs = {"extract": 0, "transform": 0}
 _extract = extract.fn
 
 @wfkit.activity(name="extract", retry=wfkit.RetryPolicy(max_attempts=4, initial_interval=0.2))
 async def extract(path: str) -> list[dict]:
     runs["extract"] += 1          # count real executions, to see what the fork re-uses
-    return await _extract(path)'''
+    return await _extract(path)"""
     fixed = '''\
 @wfkit.activity
 def transform(orders: list[dict], customers: list[dict], events: list[dict]) -> list[dict]:
@@ -210,7 +206,7 @@ def transform(orders: list[dict], customers: list[dict], events: list[dict]) -> 
                 'scheduled = next(e for e in history if e.attributes.get("activity_type") == "transform")\n'
                 "before = dict(runs)\n"
                 "forked = await engine.fork(handle.run_id, at_event=scheduled.event_id)\n"
-                "print(await forked.result(), \"rows loaded\")\n"
+                'print(await forked.result(), "rows loaded")\n'
                 'print("extract ran", runs["extract"] - before["extract"], "more times; transform ran", runs["transform"] - before["transform"])'
             ),
             new_code_cell("wfkit.plot.timeline([engine.history(run_id=handle.run_id), engine.history(run_id=forked.run_id)])"),
@@ -231,11 +227,11 @@ def analytics() -> nbformat.NotebookNode:
             new_code_cell(WORKFLOW),
             new_code_cell(
                 'engine = await wfkit.Engine.open("analytics.duckdb")\n'
-                "handles = [await engine.start(etl, table=f\"sales_{i % 3}\") for i in range(12)]\n"
+                'handles = [await engine.start(etl, table=f"sales_{i % 3}") for i in range(12)]\n'
                 "results = [await h.result() for h in handles]\nresults"
             ),
             new_markdown_cell("Runs, their status and length:"),
-            new_code_cell("engine.runs().df()[[\"workflow_id\", \"status\", \"history_length\", \"start_time\", \"close_time\"]].head()"),
+            new_code_cell('engine.runs().df()[["workflow_id", "status", "history_length", "start_time", "close_time"]].head()'),
             new_markdown_cell("Attempts and failures per activity type, straight from the events table:"),
             new_code_cell(
                 'engine.sql("""\n'
@@ -248,8 +244,8 @@ def analytics() -> nbformat.NotebookNode:
             ),
             new_markdown_cell("Failure messages are JSON attributes, reachable with DuckDB's JSON operators:"),
             new_code_cell(
-                "engine.sql(\"\"\"select attributes->>'$.failure.message' as error, count(*) as n\n"
-                "              from events where event_type = 'ActivityTaskFailed' group by 1\"\"\").df()"
+                'engine.sql("""select attributes->>\'$.failure.message\' as error, count(*) as n\n'
+                '              from events where event_type = \'ActivityTaskFailed\' group by 1""").df()'
             ),
             new_markdown_cell("Charts over all runs:"),
             new_code_cell("histories = [engine.history(run_id=h.run_id) for h in handles]\nwfkit.plot.duration_distribution(histories)"),

@@ -27,8 +27,6 @@ import json
 import math
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 import zlib
@@ -38,6 +36,8 @@ from typing import Any
 
 import duckdb
 import pytest
+
+from tests.chaos import launch
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 N_WORKFLOWS = 20
@@ -111,56 +111,26 @@ def run_worker(db_path: Path, workdir: Path, number: int, limit: int, kill_after
     """Start the worker; SIGKILL it `kill_after` seconds after it printed "ready" (None: let it finish).
 
     With `kill_at_launch`, SIGKILL it that many seconds after its launch if it is not ready by then
-    (while it imports, opens the file or resumes the open runs).
+    (while it imports, opens the file or resumes the open runs). The process handling is the chaos
+    harness's (tests/chaos.py), which runs a mixed load and the engine's fault points on top of this.
     """
-    out_path, err_path = workdir / f"run-{number:03d}.out", workdir / f"run-{number:03d}.err"
     cmd = [sys.executable, str(WORKER), str(db_path), str(workdir / "side.jsonl"), str(N_WORKFLOWS), str(limit), str(EXTRA_BATCHES)]
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir)
-    launched = time.monotonic()
-    killed = early = False
-    try:
-        while b"ready\n" not in out_path.read_bytes():
-            if proc.poll() is not None:
-                break
-            if kill_at_launch is not None and time.monotonic() - launched >= kill_at_launch:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                killed = early = True
-                break
-            if time.monotonic() - launched > READY_TIMEOUT:
-                raise AssertionError(f"worker run {number} did not print 'ready' within {READY_TIMEOUT}s")
-            time.sleep(0.002)
-        ready = time.monotonic()
-        if early:
-            pass
-        elif kill_after is None:
-            try:
-                proc.wait(timeout=FINAL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"worker run {number} did not finish within {FINAL_TIMEOUT}s (hang?)") from None
-        else:
-            try:
-                proc.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                killed = True
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    process = launch(
+        cmd, workdir, f"run-{number:03d}", kill_after=kill_after, kill_at_launch=kill_at_launch, ready_timeout=READY_TIMEOUT, run_timeout=FINAL_TIMEOUT
+    )
+    if process.timed_out:
+        raise AssertionError(f"worker run {number} did not print 'ready' within {READY_TIMEOUT}s or finish within {FINAL_TIMEOUT}s (hang?)")
     return WorkerRun(
         number=number,
         limit=limit,
         kill_after=kill_after,
-        killed=killed,
-        before_ready=early,
-        returncode=proc.returncode,
-        seconds_to_ready=ready - launched,
-        seconds_alive=time.monotonic() - ready,
-        stdout=out_path.read_text(errors="replace"),
-        stderr=err_path.read_text(errors="replace"),
+        killed=process.killed,
+        before_ready=process.before_ready and process.killed,
+        returncode=process.returncode,
+        seconds_to_ready=process.seconds_to_ready,
+        seconds_alive=process.seconds_alive,
+        stdout=process.stdout,
+        stderr=process.stderr,
     )
 
 

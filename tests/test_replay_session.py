@@ -272,6 +272,35 @@ async def test_fork_inside_a_workflow_task_moves_to_the_previous_valid_point(eng
     assert copied[task_scheduled - 1].event_time > history[task_scheduled - 1].event_time  # recorded anew
 
 
+@wfkit.workflow
+async def d_kid(n: int) -> int:
+    return len(await d_extract(f"kid-{n}"))
+
+
+@wfkit.workflow
+async def d_parent(n: int) -> int:
+    first = len(await d_extract("parent"))
+    return first + await d_kid(n) + len(await d_extract("after"))
+
+
+async def test_fork_while_a_child_ran_moves_before_the_child_started(engine: wfkit.Engine) -> None:
+    # Found by the chaos harness (tests/chaos.py): a fork cut between a child's start and its end
+    # copied a child that belongs to the original run, so the fork waited for it forever.
+    handle = await engine.start(d_parent, 1, id="fork-child")
+    assert await handle.result() == 9
+    history = engine.history("fork-child")
+    initiated = next(e for e in history if e.event_type is E.StartChildWorkflowExecutionInitiated)
+    started = next(e for e in history if e.event_type is E.ChildWorkflowExecutionStarted)
+    task = max(e.event_id for e in history if e.event_type is E.WorkflowTaskScheduled and e.event_id < initiated.event_id)
+    for cut in (initiated.event_id, started.event_id):
+        with pytest.warns(RuntimeWarning, match=f"forking after event {task - 1} instead"):
+            forked = await engine.fork(handle.run_id, at_event=cut, id=f"fork-child-{cut}")
+        assert await asyncio.wait_for(forked.result(), 5) == 9
+        kids = [e for e in engine.history(run_id=forked.run_id) if e.event_type is E.ChildWorkflowExecutionCompleted]
+        assert len(kids) == 1
+        assert kids[0].attributes["run_id"] != started.attributes["run_id"]  # a child of its own
+
+
 async def test_reset_terminates_an_open_original(engine: wfkit.Engine) -> None:
     @wfkit.workflow(name="d_waiter", registry=engine.registry)
     async def d_waiter() -> str:

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,10 +57,24 @@ class _Group(click.Group):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = _printable(" ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()))
     if isinstance(exc, (wfkit.WfkitError, FileNotFoundError, FileExistsError, ValueError)) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Text from a database (or an error quoting it), safe on a terminal: control characters, which can start
+    escape sequences that rewrite the screen, the window title or the clipboard, print as `\\x1b`-style escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _printable_json(text: str) -> str:
+    """JSON text with the C1 control characters (which json.dumps leaves as they are) written as \\u escapes."""
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -128,7 +143,7 @@ def _text(value: Any) -> Text:
         return Text(value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
     if isinstance(value, float):
         return Text(f"{value:.6g}")
-    return Text(str(value))
+    return Text(_printable(str(value)))
 
 
 _STATUS_STYLE = {"completed": "green", "failed": "red", "timed_out": "red", "terminated": "red", "running": "cyan", "canceled": "yellow"}
@@ -384,7 +399,7 @@ def sql(query: str, params: tuple[str, ...], as_csv: bool, as_json: bool, max_ro
         writer.writerow(columns)
         writer.writerows([[_csv_value(v) for v in row] for row in rows])
     elif as_json:
-        click.echo(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_jsonable, ensure_ascii=False))
+        click.echo(_printable_json(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_jsonable, ensure_ascii=False)))
     else:
         console = _console()
         console.print(_table(columns, rows[:max_rows], formats={"status": _status}))
@@ -446,7 +461,8 @@ def replay(run_id: str, modules: tuple[str, ...], db: str) -> None:
     result = wfkit.Replayer(workflows=workflows).replay(history)
     outcome = "completed" if result.closed and result.failure is None else ("failed" if result.failure else "still open")
     click.echo(
-        f"run {history.run_id} ({history.workflow_type}): {len(history)} events replayed, {len(result.commands)} commands matched the history;"
+        f"run {_printable(history.run_id)} ({_printable(str(history.workflow_type))}): {len(history)} events replayed,"
+        f" {len(result.commands)} commands matched the history;"
         f" the workflow {outcome}: the code is deterministic for this run"
     )
 

@@ -20,7 +20,7 @@ import duckdb
 from wfkit._analytics import _queries, _report, _transfer
 from wfkit._history._history import History
 from wfkit._store._schema import ANALYTIC_VIEWS, SCHEMA_VERSION
-from wfkit._store._store import _open_error
+from wfkit._store._store import _open_error, refuse_stored_code
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreLockedError
 
 __all__ = ["Histories", "open_histories"]
@@ -174,6 +174,7 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     if not {"wfkit_schema", "events", "workflows"} <= tables:
         others = ", ".join(sorted(tables)[:5]) or "none"
         raise NotAWfkitDatabaseError(f"{path} is a DuckDB database but not a wfkit one (it has tables: {others})")
+    refuse_stored_code(con, str(path), alias, macros=False)
     version = con.execute(f"SELECT max(version) FROM {alias}.wfkit_schema").fetchall()[0][0]
     if version is not None and int(version) > SCHEMA_VERSION:
         raise SchemaVersionError(f"{path} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")

@@ -16,7 +16,7 @@ import duckdb
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
-from wfkit.errors import WorkflowNotFoundError
+from wfkit.errors import StoreCorruptError, WorkflowNotFoundError
 
 __all__ = [
     "Source",
@@ -79,9 +79,19 @@ def load_history(source: Source, run_id: str) -> History:
     )
     if not rows:
         raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
-    events = [Event(int(i), EventType(t), us / 1_000_000, json.loads(a) if a else {}) for i, us, t, a in rows]
-    workflow_id = str(events[0].attributes.get("workflow_id") or "")
-    return History.from_events(events, workflow_id=workflow_id, run_id=run_id)
+    try:
+        events = [Event(int(i), EventType(t), us / 1_000_000, _attributes(a)) for i, us, t, a in rows]
+        workflow_id = str(events[0].attributes.get("workflow_id") or "")
+        return History.from_events(events, workflow_id=workflow_id, run_id=run_id)
+    except ValueError as exc:  # a damaged (or hand-made) file
+        raise StoreCorruptError(f"run {run_id} cannot be read: {exc}") from None
+
+
+def _attributes(text: str | None) -> dict[str, Any]:
+    attrs = json.loads(text) if text else {}
+    if not isinstance(attrs, dict):
+        raise ValueError("event attributes are not a JSON object")
+    return attrs
 
 
 def run_summary(source: Source, run_id: str) -> dict[str, Any]:

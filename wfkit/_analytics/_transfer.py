@@ -25,7 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from wfkit._analytics._queries import Source
+from wfkit._history._events import EventType
 from wfkit._store._schema import SCHEMA_VERSION
 from wfkit._store._store import Store
 from wfkit._version import __version__
@@ -201,8 +204,12 @@ def import_histories(path: str | os.PathLike[str], db: str | os.PathLike[str], *
     root = Path(path)
     manifest_file = root / MANIFEST
     if manifest_file.is_file():
-        manifest = json.loads(manifest_file.read_text())
-        if int(manifest.get("schema_version", 0)) > SCHEMA_VERSION:
+        try:
+            manifest = json.loads(manifest_file.read_bytes())
+            version = int(manifest.get("schema_version", 0))
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise HistoryFormatError(f"{manifest_file} is not a wfkit export manifest ({exc})", file=str(manifest_file)) from None
+        if version > SCHEMA_VERSION:
             raise SchemaVersionError(f"{root} was exported by a newer wfkit (schema {manifest['schema_version']} > {SCHEMA_VERSION}); upgrade wfkit")
     events = reader(root, "events", EVENT_TYPES)
     if events is None:
@@ -220,7 +227,10 @@ def import_histories(path: str | os.PathLike[str], db: str | os.PathLike[str], *
         step("reading events", 0)
         sql("BEGIN TRANSACTION")
         try:
-            sql(f"CREATE OR REPLACE TEMP TABLE wfkit_import_events AS {events[0]}", events[1])
+            try:
+                sql(f"CREATE OR REPLACE TEMP TABLE wfkit_import_events AS {events[0]}", events[1])
+            except duckdb.Error as exc:  # a damaged file, a missing column, a value of the wrong type
+                raise HistoryFormatError(f"cannot read the events of {root}: {_first_line(exc)}; nothing was imported") from None
             _check_histories(store)
             sql(
                 "CREATE OR REPLACE TEMP TABLE wfkit_import_new AS"
@@ -246,6 +256,9 @@ def import_histories(path: str | os.PathLike[str], db: str | os.PathLike[str], *
                 " (SELECT count(DISTINCT run_id) FROM wfkit_import_events) - (SELECT count(*) FROM wfkit_import_new)"
             ).fetchall()[0]
             sql("COMMIT")
+        except duckdb.Error as exc:  # the workflows of the export, or a constraint of the target database
+            sql("ROLLBACK")
+            raise HistoryFormatError(f"cannot import {root}: {_first_line(exc)}; nothing was imported") from None
         except BaseException:
             sql("ROLLBACK")
             raise
@@ -258,7 +271,27 @@ def import_histories(path: str | os.PathLike[str], db: str | os.PathLike[str], *
     return {"runs": int(counts[0]), "events": int(counts[1]), "skipped_runs": int(counts[2])}
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _check_histories(store: Store) -> None:
+    """Refuse (before anything is written) what could not be read back as histories."""
+    known = [t.value for t in EventType]
+    malformed = store.sql(
+        "SELECT run_id, event_id, CASE"
+        " WHEN run_id IS NULL THEN 'it has no run id'"
+        " WHEN event_id IS NULL THEN 'an event has no event id'"
+        " WHEN event_time IS NULL THEN 'event ' || event_id || ' has no time'"
+        " WHEN event_type IS NULL OR NOT list_contains(?, event_type) THEN 'event ' || event_id || ' has an unknown type'"
+        " WHEN attributes IS NOT NULL AND json_type(attributes) <> 'OBJECT' THEN 'the attributes of event ' || event_id || ' are not a JSON object'"
+        " END AS problem FROM wfkit_import_events WHERE problem IS NOT NULL ORDER BY run_id NULLS FIRST, event_id LIMIT 1",
+        [known],
+    ).fetchall()
+    if malformed:
+        run_id, _, problem = malformed[0]
+        raise HistoryFormatError(f"cannot import run {run_id}: {problem}; nothing was imported")
     bad = store.sql(
         "SELECT run_id, count(*), count(DISTINCT event_id), min(event_id), max(event_id),"
         " bool_or(event_id = 1 AND event_type = 'WorkflowExecutionStarted')"

@@ -58,6 +58,7 @@ from wfkit.errors import (
     EngineClosedError,
     NondeterminismError,
     PayloadError,
+    StoreCorruptError,
     StoreUnavailableError,
     WorkflowAlreadyStartedError,
     WorkflowNotFoundError,
@@ -228,17 +229,28 @@ class Engine:
             # (thread coordination) is a fifth lower with one thread; analytic queries over a
             # million events take the same time either way on a small machine (docs/performance.md).
             store = await asyncio.get_running_loop().run_in_executor(None, functools.partial(Store.open, path, threads=1))
-            engine = cls(
-                store,
-                registry=registry,
-                clock=clock,
-                converter=converter,
-                task_queues=task_queues,
-                default_task_queue=default_task_queue,
-                max_activity_threads=max_activity_threads,
-                deadlock_timeout=deadlock_timeout,
-            )
-            await engine._start()
+            try:
+                engine = cls(
+                    store,
+                    registry=registry,
+                    clock=clock,
+                    converter=converter,
+                    task_queues=task_queues,
+                    default_task_queue=default_task_queue,
+                    max_activity_threads=max_activity_threads,
+                    deadlock_timeout=deadlock_timeout,
+                )
+            except BaseException:
+                store.close()
+                raise
+            try:
+                await engine._start()
+            except BaseException:
+                # Resuming the file's runs failed (a damaged or hostile file): release the file, or this
+                # process would hold it until it exits.
+                with contextlib.suppress(Exception):
+                    await engine.close()
+                raise
             return engine
 
         return _EngineOpener(make)
@@ -695,7 +707,12 @@ class Engine:
     def _recover(self) -> None:
         rows = self.store.open_runs()
         histories = self.store.load_events_many(row["run_id"] for row in rows)
-        loaded = [self._load_run(row, histories.get(row["run_id"], [])) for row in rows]
+        loaded = []
+        for row in rows:
+            try:
+                loaded.append(self._load_run(row, histories.get(row["run_id"], [])))
+            except (ValueError, KeyError, TypeError) as exc:  # a gap, an event without its ids: a damaged or hand-made file
+                raise StoreCorruptError(f"{self.store.path or 'memory'}: the history of open run {row['run_id']} cannot be resumed: {exc!r}") from None
         for index, run in enumerate(loaded):
             if run is not None:
                 self._resume(run)

@@ -193,11 +193,15 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
 
 def fork_point(events: Sequence[Event], at_event: int) -> int:
     """The last event id at or before `at_event` where a run can resume: not inside a workflow
-    task (from its `WorkflowTaskScheduled` to its last command), and before the run closed."""
+    task (from its `WorkflowTaskScheduled` to its last command), not while a child workflow is
+    running (the child belongs to the original run and would never report to the fork), and
+    before the run closed."""
     cut = max(1, min(at_event, len(events)))
     spans: list[tuple[int, int]] = []
     start: int | None = None
     last = 0
+    children: dict[Any, tuple[int, int]] = {}
+    """child_id -> (the WorkflowTaskScheduled id of the task that initiated it, the id of its closing event or 0)."""
     for event in events:
         et = event.event_type
         if et in CLOSING_EVENTS:
@@ -208,11 +212,23 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
             start = last = event.event_id
         elif start is not None and (et in COMMAND_EVENTS or et in (E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed)):
             last = event.event_id
+        if et is E.StartChildWorkflowExecutionInitiated:
+            children[event.attributes.get("child_id")] = (start or event.event_id, 0)
+        elif et in (E.ChildWorkflowExecutionCompleted, E.ChildWorkflowExecutionFailed, E.ChildWorkflowExecutionCanceled):
+            child = children.get(event.attributes.get("child_id"))
+            if child is not None:
+                children[event.attributes.get("child_id")] = (child[0], event.event_id)
     if start is not None:
         spans.append((start, last))
-    for first, final in spans:
-        if first <= cut < final:
-            cut = first - 1
+    moved = True
+    while moved:  # moving before one child's start may leave an earlier child running at the new cut
+        moved = False
+        for first, final in spans:
+            if first <= cut < final:
+                cut = first - 1
+        for task_start, closed_at in children.values():
+            if task_start <= cut and (closed_at == 0 or closed_at > cut):
+                cut, moved = task_start - 1, True
     return max(1, cut)
 
 

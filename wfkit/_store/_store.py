@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import re
@@ -21,10 +22,10 @@ import duckdb
 from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import JsonPayload, payload_json
-from wfkit._store._schema import MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
+from wfkit._store._schema import ANALYTIC_VIEWS, MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreLockedError
 
-__all__ = ["RunClose", "RunRow", "Store"]
+__all__ = ["RunClose", "RunRow", "Store", "refuse_stored_code"]
 
 _EVENT_COLUMNS = ("run_id", "event_id", "event_time", "event_type", "activity_id", "timer_id", "child_id", "activity_type", "attempt", "attributes")
 _RUN_COLUMNS = (
@@ -276,7 +277,13 @@ class Store:
         )
         out: dict[str, list[Event]] = {run_id: [] for run_id in ids}
         for run_id, event_id, micros, event_type, attributes in rows:
-            out[run_id].append(Event(event_id, EventType(event_type), micros / 1_000_000, json.loads(attributes) if attributes else {}))
+            try:
+                attrs = json.loads(attributes) if attributes else {}
+                if not isinstance(attrs, dict):
+                    raise ValueError("its attributes are not a JSON object")
+                out[run_id].append(Event(event_id, EventType(event_type), micros / 1_000_000, attrs))
+            except ValueError as exc:  # a damaged (or hand-made) file
+                raise StoreCorruptError(f"{self.path or 'memory'}: run {run_id} event {event_id} cannot be read: {exc}") from None
         return out
 
     #### Runs recorded elsewhere (Temporal imports) ####
@@ -346,14 +353,71 @@ def _open_error(target: str, exc: duckdb.Error) -> StoreError:
     return StoreError(f"cannot open {target}: {_first_line(exc)}")
 
 
+def refuse_stored_code(con: duckdb.DuckDBPyConnection, target: str, database: str, *, macros: bool = True) -> None:
+    """Refuse a database file that carries SQL code wfkit would run: a view in place of one of wfkit's
+    tables, or (with `macros`, for a file opened as the main database, whose macros would replace
+    built-in functions in wfkit's own queries) a macro named like a built-in function. A file someone
+    sent you is data, never code. (An attached file's macros are never called: they are not on the
+    search path.)
+
+    Raises:
+        NotAWfkitDatabaseError: the file holds such code.
+    """
+    kinds = dict(
+        con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main'", [database]).fetchall()
+    )
+    for name in sorted(WFKIT_TABLES & kinds.keys()):
+        if kinds[name] != "BASE TABLE":
+            raise NotAWfkitDatabaseError(
+                f"{target}: {name} is a {str(kinds[name]).lower()}, not a table; wfkit does not run SQL code stored in a database file"
+            )
+    if not macros:
+        return
+    shadowing = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT function_name FROM duckdb_functions() WHERE database_name = ? AND NOT internal"
+            " AND function_name IN (SELECT function_name FROM duckdb_functions() WHERE internal) ORDER BY 1",
+            [database],
+        ).fetchall()
+    ]
+    if shadowing:
+        raise NotAWfkitDatabaseError(
+            f"{target} defines SQL macros named like built-in functions ({', '.join(shadowing[:5])}); wfkit does not run SQL code stored in a database file"
+        )
+
+
+@functools.cache
+def _wfkit_view_sql() -> dict[str, str]:
+    """The analytic views as DuckDB stores them when wfkit creates them (built once, in memory)."""
+    scratch = duckdb.connect()
+    try:
+        scratch.execute(MIGRATIONS[0])
+        scratch.execute(ANALYTIC_VIEWS)
+        return dict(scratch.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+    finally:
+        scratch.close()
+
+
+def _use_wfkit_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The engine's analytics query the views named in VIEW_NAMES: if the file's are not wfkit's own (changed
+    by someone, or a table of that name), temp views with wfkit's definitions hide them for this connection."""
+    stored = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main'").fetchall())
+    if any(stored.get(name) != sql for name, sql in _wfkit_view_sql().items()):
+        con.execute(ANALYTIC_VIEWS.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+
+
 def _migrate(con: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:
     try:
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        database = str(con.execute("SELECT current_database()").fetchall()[0][0])
     except duckdb.Error as exc:
         raise StoreCorruptError(f"{target}: cannot read the table list ({_first_line(exc)})") from None
     if tables and "wfkit_schema" not in tables:
         others = ", ".join(sorted(tables - WFKIT_TABLES)[:5]) or ", ".join(sorted(tables))
         raise NotAWfkitDatabaseError(f"{target} is a DuckDB database but not a wfkit one (it has tables: {others})")
+    if tables:
+        refuse_stored_code(con, target, database)
     version = 0
     if tables:
         # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open and refuses `con.sql` until it is finished.
@@ -362,6 +426,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> No
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{target} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
     if version == SCHEMA_VERSION:
+        _use_wfkit_views(con)
         return
     if read_only:
         raise SchemaVersionError(f"{target} needs a schema upgrade (version {version} -> {SCHEMA_VERSION}); open it read-write once")

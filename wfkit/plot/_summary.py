@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -51,7 +52,8 @@ def duration_distribution(histories_or_activities: Any) -> go.Figure:
         seconds = _seconds(row["duration"])
         if seconds is not None:
             by_type[str(row["activity_type"])].append(seconds * 1000)
-    fig = go.Figure([go.Box(y=values, name=name, boxpoints="outliers") for name, values in sorted(by_type.items())])
+    # Names become tick labels, where plotly reads tags: escaped, like every text that comes from a history.
+    fig = go.Figure([go.Box(y=values, name=html.escape(name), boxpoints="outliers") for name, values in sorted(by_type.items())])
     fig.update_layout(title="Execution time per activity type", yaxis_title="ms", showlegend=False)
     return fig
 
@@ -65,10 +67,11 @@ def failures_by_type(histories_or_activities: Any) -> go.Figure:
         failed[name] += row["outcome"] in ("failed", "timed_out")
         retries[name] += int(row["attempt"] or 1) > 1
     names = sorted(set(failed) | set(retries))
+    labels = [html.escape(n) for n in names]
     fig = go.Figure(
         [
-            go.Bar(x=names, y=[failed[n] for n in names], name="failed attempts", marker={"color": OUTCOME_COLORS["failed"]}),
-            go.Bar(x=names, y=[retries[n] for n in names], name="retries", marker={"color": OUTCOME_COLORS["timed_out"]}),
+            go.Bar(x=labels, y=[failed[n] for n in names], name="failed attempts", marker={"color": OUTCOME_COLORS["failed"]}),
+            go.Bar(x=labels, y=[retries[n] for n in names], name="retries", marker={"color": OUTCOME_COLORS["timed_out"]}),
         ]
     )
     fig.update_layout(title="Failures and retries per activity type", barmode="group")
@@ -93,7 +96,7 @@ def runs_over_time(runs: Any, *, bucket: str = "minute") -> go.Figure:
     colors = {"Completed": OUTCOME_COLORS["completed"], "Failed": OUTCOME_COLORS["failed"], "Running": OUTCOME_COLORS["running"]}
     fig = go.Figure(
         [
-            go.Bar(x=buckets, y=[c[b] for b in buckets], name=status, marker={"color": colors.get(status, OUTCOME_COLORS["canceled"])})
+            go.Bar(x=buckets, y=[c[b] for b in buckets], name=html.escape(status), marker={"color": colors.get(status, OUTCOME_COLORS["canceled"])})
             for status, c in sorted(counts.items())
         ]
     )

@@ -107,13 +107,13 @@ def attempts(history: Any) -> list[Attempt]:
         if et is E.ActivityTaskScheduled:
             name = attrs.get("activity_type", "?")
             activities[int(attrs["activity_id"])] = {
-                "lane": f"{name} #{attrs['activity_id']}", "kind": "activity", "name": name,
+                "lane": f"{html.escape(str(name))} #{attrs['activity_id']}", "kind": "activity", "name": name,
                 "queued": event.event_time, "started": None, "attempt": 0, "input": attrs.get("input"),
             }  # fmt: skip
         elif et is E.StartChildWorkflowExecutionInitiated:
             name = attrs.get("workflow_type", "?")
             children[int(attrs["child_id"])] = {
-                "lane": f"child {name} ({attrs.get('workflow_id')})", "kind": "child", "name": name,
+                "lane": f"child {html.escape(str(name))} ({html.escape(str(attrs.get('workflow_id')))})", "kind": "child", "name": name,
                 "queued": event.event_time, "started": None, "attempt": 1, "input": attrs.get("input"),
             }  # fmt: skip
         elif et is E.ActivityTaskStarted and attrs.get("activity_id") in activities:
@@ -188,7 +188,7 @@ def timeline(history_or_runs: Any, *, workflow_tasks: bool = False, title: str |
     bars: list[Attempt] = []
     marks: list[tuple[str, str, float, str]] = []
     for hist in histories:
-        label = f"{hist.workflow_id or hist.run_id[:8]} · " if several else ""
+        label = f"{html.escape(hist.workflow_id or hist.run_id[:8])} · " if several else ""  # lanes are tick labels: plotly reads tags in them
         for bar in attempts(hist):
             bars.append(
                 bar
