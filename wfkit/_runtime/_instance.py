@@ -43,6 +43,7 @@ from wfkit._history._commands import (
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
 from wfkit._runtime._context import WorkflowInfo, _Runtime
+from wfkit._runtime._signals import SignalMailbox
 from wfkit.errors import ActivityError, ChildWorkflowError, PayloadError, WfkitError
 
 __all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
@@ -103,8 +104,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._activities: dict[int, _PendingCall] = {}
         self._children: dict[int, _PendingCall] = {}
         self._timers: dict[int, _TimerHandle] = {}
-        self._signals: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
-        self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(collections.deque)
+        self._signals = SignalMailbox()
         self._query_handlers: dict[str, Callable[..., Any]] = {}
         self._patches: dict[str, bool] = {}
         self._markers: collections.deque[dict[str, Any]] = collections.deque()
@@ -179,7 +179,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         work += [("activity", seq, p.name) for seq, p in self._activities.items() if not p.future.done()]
         work += [("timer", seq, f"fires at {_iso(h.when())}") for seq, h in self._timers.items() if not h.cancelled()]
         work += [("child", seq, p.name) for seq, p in self._children.items() if not p.future.done()]
-        work += [("signal", name, f"waiting for signal {name!r}") for name, waiters in self._signal_waiters.items() if any(not w.done() for w in waiters)]
+        work += [("signal", name, f"waiting for signal {name!r}") for name, waiters in self._signals.waiters.items() if any(not w.done() for w in waiters)]
         return work
 
     def describe_awaited(self, future: object) -> str | None:
@@ -193,7 +193,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         for seq, handle in self._timers.items():
             if future in handle._args:
                 return f"timer #{seq} (fires at {_iso(handle.when())})"
-        for name, waiters in self._signal_waiters.items():
+        for name, waiters in self._signals.waiters.items():
             if future in waiters:
                 return f"signal {name!r}"
         return None
@@ -235,13 +235,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     def _apply_signal_workflow(self, name: str, payload: Payload | None) -> None:
         value = None if payload is None else self._decode(payload, Any)
         self.received.append((f"signal:{name}", value))
-        waiters = self._signal_waiters[name]
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(value)
-                return
-        self._signals[name].append(value)
+        self._signals.deliver(name, value)
 
     def _apply_start_workflow(self, args: list[Payload]) -> None:
         hints = self.definition.param_hints()
@@ -324,18 +318,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         return uuid.UUID(int=self._random.getrandbits(128), version=4)
 
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any:
-        buffered = self._signals.get(name)
-        if buffered:
-            return buffered.popleft()
-        waiter: asyncio.Future[Any] = self.create_future()
-        self._signal_waiters[name].append(waiter)
-        if timeout is None:
-            return await waiter
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
-            # Python 3.10's asyncio.TimeoutError is not the builtin TimeoutError.
-            raise TimeoutError(f"no signal {name!r} within {timeout:g}s") from None
+        return await self._signals.receive(name, timeout, self)
 
     #### Internals ####
 

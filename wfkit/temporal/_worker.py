@@ -34,6 +34,7 @@ from wfkit._definitions import ActivityDefinition, RetryPolicy, WorkflowDefiniti
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JSON_ENCODING, JsonConverter, PayloadConverter
 from wfkit._runtime._context import WorkflowInfo, _Runtime, external_runtime
+from wfkit._runtime._signals import SignalMailbox
 from wfkit.errors import ActivityError, ChildWorkflowError, WfkitError
 from wfkit.temporal._json import seed_for_run
 
@@ -99,8 +100,7 @@ class _TemporalRuntime(_Runtime):
         )
         self._random = random.Random(seed_for_run(info.run_id))
         self._seq: dict[str, int] = collections.defaultdict(int)
-        self._signals: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
-        self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = collections.defaultdict(collections.deque)
+        self._signals = SignalMailbox()
         self._queries: dict[str, Callable[..., Any]] = {}
 
     #### Entry points (the temporalio workflow class calls these) ####
@@ -122,13 +122,7 @@ class _TemporalRuntime(_Runtime):
 
     def on_signal(self, name: str, args: Sequence[temporalio.common.RawValue]) -> None:
         value = tw.payload_converter().from_payload(args[0].payload) if args else None
-        waiters = self._signal_waiters[name]
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(value)
-                return
-        self._signals[name].append(value)
+        self._signals.deliver(name, value)
 
     def on_query(self, name: str, args: Sequence[temporalio.common.RawValue]) -> Any:
         handler = self._queries.get(name)
@@ -220,17 +214,7 @@ class _TemporalRuntime(_Runtime):
         return uuid.UUID(int=self._random.getrandbits(128), version=4)
 
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any:
-        buffered = self._signals.get(name)
-        if buffered:
-            return buffered.popleft()
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._signal_waiters[name].append(waiter)
-        if timeout is None:
-            return await waiter
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"no signal {name!r} within {timeout:g}s") from None
+        return await self._signals.receive(name, timeout, asyncio.get_running_loop())
 
 
 class _WfkitWorkflowBase:
