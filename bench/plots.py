@@ -14,10 +14,8 @@ import argparse
 import asyncio
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+
+from _timing import median_ms  # bench/ is on sys.path when a script here runs
 
 import wfkit
 
@@ -40,15 +38,6 @@ async def record(n: int) -> wfkit.History:
         handle = await engine.start(waves, n)
         await handle.result()
         return engine.history(run_id=handle.run_id)
-
-
-def median_ms(fn: Callable[[], Any], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        began = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:

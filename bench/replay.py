@@ -15,9 +15,9 @@ import asyncio
 import json
 import os
 import platform
-import statistics
-import time
 from typing import Any
+
+from _timing import median_ms  # bench/ is on sys.path when a script here runs
 
 import wfkit
 
@@ -40,15 +40,6 @@ async def record(n: int) -> wfkit.History:
         handle = await engine.start(sequential, n, id=f"seq-{n}")
         await handle.result()
         return engine.history(f"seq-{n}")
-
-
-def median_ms(fn: Any, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        began = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
