@@ -8,6 +8,10 @@ Everything comes from this one invocation, on this machine, at the same sizes:
   3. Temporal: bench/peers/temporal/run.sh bench  (venv from PyPI with the Temporal CLI; starts
                `temporal server start-dev` on 127.0.0.1 and stops it by its PID)
 
+wfkit's table also has its loop-start throughput (runs started one by one in a loop; the peers
+have no such figure, so it is divided by their gather figure), the bare-DuckDB floor and the
+seq/floor and loop-start/gather ratios (wfkit only).
+
 The defaults are reduced so that the whole comparison takes minutes, not an hour:
 N=200 concurrent runs (for all three systems, so latencies compare), 3 reps for wfkit and
 DBOS, 1 run for Temporal (its throughput runs take ~10-30 s each), Temporal's default worker
@@ -41,15 +45,24 @@ class Row:
     label: str
     unit: str
     higher_is_better: bool
+    peer_key: str | None = None
+    """The peers' value to compare with, when it is not `key` (None: `key`)."""
+    wfkit_only: bool = False
+    """No peer has this figure: shown in the values table only."""
 
 
 ROWS = [
     Row("wf_per_s", "throughput, workflows/s", "1/s", True),
+    # the peers have no loop-start figure: wfkit's loop-start figure is compared with their gather one
+    Row("loopstart_wf_per_s", "loop-start throughput, workflows/s (vs peer gather)", "1/s", True, peer_key="wf_per_s"),
     Row("activities_per_s", "throughput, activities/s", "1/s", True),
     Row("lat_p50_ms", "latency p50 (N at once)", "ms", False),
     Row("lat_p95_ms", "latency p95", "ms", False),
     Row("lat_p99_ms", "latency p99", "ms", False),
     Row("seq_ms_per_step", "sequential, ms/step", "ms", False),
+    Row("floor_ms", "DuckDB floor: BEGIN; INSERT 1 row; COMMIT (wfkit's disk)", "ms", False, wfkit_only=True),
+    Row("seq_over_floor", "seq ms/step / floor ms (target <= 1.3)", "ratio", False, wfkit_only=True),
+    Row("loopstart_over_gather", "loop-start wf/s / gather wf/s (target >= 0.6)", "ratio", True, wfkit_only=True),
     Row("fanout_ms", "fan-out of 100, wall", "ms", False),
     Row("replay_ms", "replay of a 200-activity history (no sandbox)", "ms", False),
     Row("restart_to_resumed_s", "restart-to-resumed (open/launch -> done)", "s", False),
@@ -102,11 +115,15 @@ def wfkit_values(doc: dict[str, Any]) -> dict[str, float | None]:
     m = doc.get("medians", {})
     return {
         "wf_per_s": m.get("throughput_wf_per_s"),
+        "loopstart_wf_per_s": m.get("loopstart_wf_per_s"),
         "activities_per_s": m.get("throughput_activities_per_s"),
         "lat_p50_ms": m.get("throughput_lat_p50_ms"),
         "lat_p95_ms": m.get("throughput_lat_p95_ms"),
         "lat_p99_ms": m.get("throughput_lat_p99_ms"),
         "seq_ms_per_step": m.get("seq_ms_per_step"),
+        "floor_ms": m.get("floor_txn_ms"),
+        "seq_over_floor": m.get("ratio_seq_over_floor"),
+        "loopstart_over_gather": m.get("ratio_loopstart_over_throughput"),
         "fanout_ms": m.get("fanout_wall_ms"),
         "replay_ms": m.get("replay_steps_ms"),
         "restart_to_resumed_s": m.get("recovery_restart_to_resumed_s"),
@@ -188,9 +205,11 @@ def report(systems: dict[str, dict[str, float | None]], notes: dict[str, str]) -
         return {"values": systems, "ratios_wfkit_over_peer": ratios, "notes": notes}
     ratio_rows = []
     for r in ROWS:
+        if r.wfkit_only:
+            continue  # nothing to divide by
         cells = []
         for p in peers:
-            value, text = ratio_text(systems["wfkit"].get(r.key), systems[p].get(r.key), r.higher_is_better)
+            value, text = ratio_text(systems["wfkit"].get(r.key), systems[p].get(r.peer_key or r.key), r.higher_is_better)
             ratios[p][r.key] = value
             cells.append(text)
         ratio_rows.append([f"{r.label} ({'higher' if r.higher_is_better else 'lower'} is better)", *cells])

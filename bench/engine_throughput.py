@@ -7,7 +7,13 @@ repeated --reps times; medians are reported):
   throughput  N `etl(i)` runs (extract -> transform -> load) started at once from one process;
               workflows/s and activities/s (N / wall time from first start to last completion),
               per-run latency (start call to result) p50/p95/p99.
+  loopstart   the same N runs started the way a notebook user writes it: one `await engine.start`
+              after the other in a for loop, then every result awaited; workflows/s (N / wall
+              time from the first start call to the last completion) and start-call p50/p99.
   seq         one run of --steps trivial activities in sequence: ms per step.
+  floor       bare DuckDB on the same disk (a fresh file, one connection, threads=1 as wfkit's
+              store): median ms of --floor-k `BEGIN; INSERT one row; COMMIT` transactions (and,
+              for reference, of the same one-row transaction through an appender, as wfkit writes).
   fanout      one run of --fan trivial activities started at once with asyncio.gather: wall ms.
   replay      replay the recorded history of a --steps run and of a 1,000-activity run with
               `wfkit.Replayer` (no activities run): ms, median of 5 replays each.
@@ -18,11 +24,16 @@ repeated --reps times; medians are reported):
   memory      --timers runs each waiting on a one-day `wfkit.sleep`; process RSS once all are
               started and committed.
 
+The summary adds two ratios: `seq ms/step / floor ms` (target <= 1.3: a sequential step costs
+little more than one bare transaction) and `loopstart wf/s / throughput wf/s` (target >= 0.6:
+starting runs one by one costs little throughput).
+
 Usage:
   python bench/engine_throughput.py                       # all scenarios, 3 reps, N=500
   python bench/engine_throughput.py --n 200 --reps 1 --scenarios throughput,seq
   python bench/engine_throughput.py --json out.json       # also write the raw runs and medians
   python bench/engine_throughput.py --profile tp.prof     # cProfile one throughput run, print hotspots
+  python bench/engine_throughput.py --profile seq.prof --profile-scenario seq   # or loopstart, fanout
 """
 
 from __future__ import annotations
@@ -55,7 +66,8 @@ import wfkit  # noqa: E402
 
 T_IMPORT1 = time.time()
 
-SCENARIOS = ("throughput", "seq", "fanout", "replay", "recovery", "memory")
+SCENARIOS = ("throughput", "loopstart", "seq", "floor", "fanout", "replay", "recovery", "memory")
+PROFILED = ("throughput", "loopstart", "seq", "fanout")
 SIDE_FILE = os.environ.get("WFKIT_BENCH_SIDE_FILE", "")
 CRASH = os.environ.get("WFKIT_BENCH_CRASH", "") == "1"
 RECOVERY_ID = "recov-1"
@@ -258,6 +270,109 @@ async def c_throughput(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def c_loopstart(args: argparse.Namespace) -> dict[str, Any]:
+    """The notebook way: start the runs one by one in a loop (each start awaited), then await the results."""
+    t0 = time.perf_counter()
+    engine = await wfkit.Engine.open(args.db)
+    open_s = time.perf_counter() - t0
+    try:
+        warm = []
+        for i in range(10):  # warm-up (excluded), written the same way
+            warm.append(await engine.start(etl, -i - 1, id=f"warm-{i}"))
+        for h in warm:
+            await h.result()
+
+        handles = []
+        starts = []
+        t0 = time.perf_counter()
+        for i in range(args.n):
+            s = time.perf_counter()
+            handles.append(await engine.start(etl, i, id=f"etl-{i}"))
+            starts.append((time.perf_counter() - s) * 1e3)
+        all_started = time.perf_counter() - t0
+        results = [await h.result() for h in handles]
+        wall = time.perf_counter() - t0
+        assert all(r == 7425.0 for r in results), results[:3]
+        completed = scalar(engine, "SELECT count(*) FROM workflows WHERE status = 'Completed'")
+        events = scalar(engine, "SELECT count(*) FROM events")
+    finally:
+        t1 = time.perf_counter()
+        await engine.close()
+        close_s = time.perf_counter() - t1
+    return {
+        "n": args.n,
+        "open_s": open_s,
+        "wall_s": wall,
+        "wf_per_s": args.n / wall,
+        "activities_per_s": 3 * args.n / wall,
+        "all_started_s": all_started,
+        "start_call_p50_ms": pct(starts, 50),
+        "start_call_p95_ms": pct(starts, 95),
+        "start_call_p99_ms": pct(starts, 99),
+        "start_call_max_ms": max(starts),
+        "start_call_mean_ms": statistics.fmean(starts),
+        "completed_runs": completed,
+        "events": events,
+        "close_s": close_s,
+        "db_bytes": os.path.getsize(args.db),
+    }
+
+
+async def c_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """Bare DuckDB: one-row transactions on one connection with threads=1, as wfkit's store opens it."""
+    con = duckdb.connect(args.db, config={"threads": 1})
+    try:
+        con.execute("CREATE TABLE floor_rows (id VARCHAR, k INTEGER, x DOUBLE, s VARCHAR)")
+
+        def insert_txn(i: int) -> None:
+            con.execute("BEGIN")
+            con.execute("INSERT INTO floor_rows VALUES (?, ?, ?, ?)", [f"row-{i}", i, i * 1.5, "payload"])
+            con.execute("COMMIT")
+
+        appender = con.appender("floor_rows", columns=["id", "k", "x", "s"]) if hasattr(con, "appender") else None
+
+        def appender_txn(i: int) -> None:
+            assert appender is not None
+            con.begin()
+            appender.append_rows([(f"app-{i}", i, i * 1.5, "payload")])
+            appender.flush()
+            con.commit()
+
+        def timed(fn: Callable[[int], None]) -> list[float]:
+            for i in range(20):  # warm-up (excluded)
+                fn(-i - 1)
+            times = []
+            for i in range(args.floor_k):
+                s = time.perf_counter()
+                fn(i)
+                times.append((time.perf_counter() - s) * 1e3)
+            return times
+
+        t0 = time.perf_counter()
+        txn = timed(insert_txn)
+        wall = time.perf_counter() - t0
+        app = timed(appender_txn) if appender is not None else []
+        rows = con.execute("SELECT count(*) FROM floor_rows").fetchall()[0][0]
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    finally:
+        con.close()
+    out: dict[str, Any] = {
+        "k": args.floor_k,
+        "threads": threads,
+        "txn_median_ms": statistics.median(txn),
+        "txn_mean_ms": statistics.fmean(txn),
+        "txn_p10_ms": pct(txn, 10),
+        "txn_p90_ms": pct(txn, 90),
+        "txn_p99_ms": pct(txn, 99),
+        "txn_wall_s": wall,
+        "rows": rows,
+        "db_bytes": os.path.getsize(args.db),
+    }
+    if app:
+        out |= {"appender_txn_median_ms": statistics.median(app), "appender_txn_p90_ms": pct(app, 90)}
+    return out
+
+
 async def c_seq(args: argparse.Namespace) -> dict[str, Any]:
     async with wfkit.Engine.open(args.db) as engine:
         await (await engine.start(seq_wf, 5, id="warm")).result()
@@ -356,7 +471,9 @@ async def c_memory(args: argparse.Namespace) -> dict[str, Any]:
 
 CHILDREN: dict[str, Callable[[argparse.Namespace], Any]] = {
     "throughput": c_throughput,
+    "loopstart": c_loopstart,
     "seq": c_seq,
+    "floor": c_floor,
     "fanout": c_fanout,
     "replay": c_replay,
     "recovery": c_recovery,
@@ -369,7 +486,7 @@ def child_cmd(scenario: str, db: str, args: argparse.Namespace, *extra: str) -> 
     return [
         sys.executable, os.path.abspath(__file__), "--child", scenario, "--db", db,
         "--n", str(args.n), "--steps", str(args.steps), "--fan", str(args.fan), "--timers", str(args.timers),
-        "--timer-batch", str(args.timer_batch), *extra,
+        "--timer-batch", str(args.timer_batch), "--floor-k", str(args.floor_k), *extra,
     ]  # fmt: skip
 
 
@@ -479,7 +596,12 @@ METRICS = [
     Metric("throughput_lat_p50_ms", "throughput", "lat_p50_ms", "latency p50", "ms"),
     Metric("throughput_lat_p95_ms", "throughput", "lat_p95_ms", "latency p95", "ms"),
     Metric("throughput_lat_p99_ms", "throughput", "lat_p99_ms", "latency p99", "ms"),
+    Metric("loopstart_wf_per_s", "loopstart", "wf_per_s", "loop-start workflows/s", "1/s"),
+    Metric("loopstart_start_call_p50_ms", "loopstart", "start_call_p50_ms", "loop-start, start() call p50", "ms"),
+    Metric("loopstart_start_call_p99_ms", "loopstart", "start_call_p99_ms", "loop-start, start() call p99", "ms"),
     Metric("seq_ms_per_step", "seq", "ms_per_step", "sequential, per step", "ms", ("<=", 1.5)),
+    Metric("floor_txn_ms", "floor", "txn_median_ms", "DuckDB floor: BEGIN; INSERT 1 row; COMMIT", "ms"),
+    Metric("floor_appender_txn_ms", "floor", "appender_txn_median_ms", "DuckDB floor, 1 row through an appender", "ms"),
     Metric("fanout_wall_ms", "fanout", "wall_ms", "fan-out wall", "ms", ("<", 50)),
     Metric("replay_steps_ms", "replay", "replay_steps_ms", "replay, --steps-activity history", "ms"),
     Metric("replay_1000_ms", "replay", "replay_1000_ms", "replay, 1000-activity history", "ms"),
@@ -488,6 +610,21 @@ METRICS = [
     Metric("recovery_spawn_to_resumed_s", "recovery", "spawn_to_resumed_s", "process spawn-to-resumed", "s"),
     Metric("memory_rss_mb", "memory", "rss_mb", "RSS with 10k timers", "MB", ("<", 1000)),
     Metric("memory_start_all_s", "memory", "start_all_s", "start 10k timer runs", "s"),
+]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    key: str
+    label: str
+    numerator: str  # Metric keys
+    denominator: str
+    target: tuple[str, float]
+
+
+RATIOS = [
+    Ratio("ratio_seq_over_floor", "seq ms/step / floor ms", "seq_ms_per_step", "floor_txn_ms", ("<=", 1.3)),
+    Ratio("ratio_loopstart_over_throughput", "loopstart wf/s / throughput wf/s", "loopstart_wf_per_s", "throughput_wf_per_s", (">=", 0.6)),
 ]
 
 
@@ -516,6 +653,19 @@ def summarize(runs: dict[str, list[dict[str, Any]]], timers: int, steps: int) ->
             medians["recovery_steps_1_3_reexecuted_any"] = rerun
             medians["recovery_step_start_counts"] = [r["step_start_counts"] for r in runs["recovery"]]
             rows.append(["recovery", "steps 1-3 run again?", "yes" if rerun else "no (all reps)", "", "", str(len(xs)), "no", "MISSED" if rerun else "met"])
+    metrics = {m.key: m for m in METRICS}
+    for q in RATIOS:
+        num, den = medians.get(q.numerator), medians.get(q.denominator)
+        if num is None or not den:
+            continue
+        value = num / den
+        medians[q.key] = value
+        # min/max over the reps paired by number (rep i of one scenario with rep i of the other)
+        pairs = zip(runs[metrics[q.numerator].scenario], runs[metrics[q.denominator].scenario], strict=False)
+        per_rep = [float(a[metrics[q.numerator].field]) / float(b[metrics[q.denominator].field]) for a, b in pairs]
+        met = "met" if target_met(value, q.target) else "MISSED"
+        lo, hi = (f"{min(per_rep):.3g}", f"{max(per_rep):.3g}") if per_rep else ("", "")
+        rows.append(["ratio", f"{q.label} (of medians)", f"{value:.3g}", lo, hi, str(len(per_rep)), f"{q.target[0]} {q.target[1]:g}", met])
     return medians, rows
 
 
@@ -581,6 +731,13 @@ def driver(args: argparse.Namespace) -> dict[str, Any]:
         for m in METRICS
         if m.target is not None and m.key in res["medians"]
     }
+    res["targets"].update(
+        {
+            q.key: {"op": q.target[0], "value": q.target[1], "unit": "ratio", "met": target_met(res["medians"][q.key], q.target)}
+            for q in RATIOS
+            if q.key in res["medians"]
+        }
+    )
     print()
     print(f"medians of {args.reps} rep(s); load average at start {fmt_load(res['loadavg_start'])}, at end {fmt_load(res['loadavg_end'])}")
     print_table(rows)
@@ -594,8 +751,13 @@ def fmt_load(load: tuple[float, float, float]) -> str:
 def describe(scenario: str, r: dict[str, Any]) -> str:
     if scenario == "throughput":
         return f"{r['wf_per_s']:.1f} wf/s, p50 {r['lat_p50_ms']:.0f} ms, p99 {r['lat_p99_ms']:.0f} ms"
+    if scenario == "loopstart":
+        return f"{r['wf_per_s']:.1f} wf/s, start() p50 {r['start_call_p50_ms']:.2f} ms, p99 {r['start_call_p99_ms']:.2f} ms"
     if scenario == "seq":
         return f"{r['ms_per_step']:.3f} ms/step"
+    if scenario == "floor":
+        app = f", appender {r['appender_txn_median_ms']:.3f} ms" if "appender_txn_median_ms" in r else ""
+        return f"{r['txn_median_ms']:.3f} ms/txn (p90 {r['txn_p90_ms']:.3f}){app}"
     if scenario == "fanout":
         return f"{r['wall_ms']:.1f} ms"
     if scenario == "replay":
@@ -606,49 +768,108 @@ def describe(scenario: str, r: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- profile
-def profile_throughput(args: argparse.Namespace) -> None:
-    """One throughput run under cProfile; the commit thread (Store.write) gets its own profiler."""
+def profile_scenario(args: argparse.Namespace) -> None:
+    """One run of a scenario under cProfile, one profiler per thread: the event loop, the commit
+    thread (Store.write when the engine sends it there; small batches are written inline on the
+    loop and show up in the loop's profile) and the activation thread (workflow code)."""
+    import contextlib
+    import threading
+
     from wfkit._store import _store
 
+    activation_cls: Any = None  # the activation thread's entry point, where the engine has one (its internals change)
+    with contextlib.suppress(ImportError):
+        from wfkit._engine._activation import ActivationThread as activation_cls
+    original_work = getattr(activation_cls, "_work", None)
+
+    scenario = args.profile_scenario
     workdir = tempfile.mkdtemp(prefix="wfkit-prof-")
     args.db = os.path.join(workdir, "prof.duckdb")
     db_prof = cProfile.Profile()
+    act_prof = cProfile.Profile()
+    main_thread = threading.main_thread()
+    writes = {"loop": [0, 0.0], "commit thread": [0, 0.0]}
     original_write = _store.Store.write
 
-    def profiled_write(self: Any, *a: Any) -> None:  # runs on the engine's commit thread
+    def profiled_write(self: Any, *a: Any) -> None:
+        s = time.perf_counter()
+        if threading.current_thread() is main_thread:  # inline: the loop's profiler is already on
+            try:
+                original_write(self, *a)
+            finally:
+                writes["loop"][0] += 1
+                writes["loop"][1] += time.perf_counter() - s
+            return
         db_prof.enable()
         try:
             original_write(self, *a)
         finally:
             db_prof.disable()
+            writes["commit thread"][0] += 1
+            writes["commit thread"][1] += time.perf_counter() - s
+
+    def profiled_work(batch: Any) -> None:  # runs on an activation thread
+        assert original_work is not None
+        act_prof.enable()
+        try:
+            original_work(batch)
+        finally:
+            act_prof.disable()
 
     _store.Store.write = profiled_write  # type: ignore[method-assign,assignment]
+    if activation_cls is not None and original_work is not None:
+        activation_cls._work = staticmethod(profiled_work)
     main_prof = cProfile.Profile()
     t0 = time.perf_counter()
     main_prof.enable()
-    result = asyncio.run(c_throughput(args))
-    main_prof.disable()
-    wall = time.perf_counter() - t0
-    _store.Store.write = original_write  # type: ignore[method-assign]
-    shutil.rmtree(workdir, ignore_errors=True)
-    print(f"profiled throughput: n={args.n} {result['wf_per_s']:.1f} wf/s (profiler overhead included), process wall {wall:.2f} s")
-    main_prof.dump_stats(args.profile)
-    db_prof.dump_stats(args.profile + ".commit-thread")
-    for title, prof, out in (("event-loop thread", main_prof, args.profile), ("commit thread (Store.write)", db_prof, args.profile + ".commit-thread")):
-        print_hotspots(title, pstats.Stats(prof), wall, out)
+    try:
+        result = asyncio.run(CHILDREN[scenario](args))
+    finally:
+        main_prof.disable()
+        wall = time.perf_counter() - t0
+        _store.Store.write = original_write  # type: ignore[method-assign]
+        if activation_cls is not None and original_work is not None:
+            activation_cls._work = staticmethod(original_work)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"profiled {scenario}: {describe(scenario, result)} (profiler overhead included), process wall {wall:.2f} s")
+    for where, (count, secs) in writes.items():
+        if count:
+            print(f"Store.write on the {where}: {count} calls, {secs:.3f} s wall ({secs / count * 1e3:.3f} ms each)")
+    threads = (
+        ("event-loop thread", main_prof, args.profile),
+        ("commit thread (Store.write)", db_prof, args.profile + ".commit-thread"),
+        ("activation thread (workflow code)", act_prof, args.profile + ".activation-thread"),
+    )
+    for title, prof, out in threads:
+        prof.create_stats()
+        if not prof.stats:  # type: ignore[attr-defined]
+            print(f"\n== {title}: nothing ran there")
+            continue
+        prof.dump_stats(out)
+        print_hotspots(title, pstats.Stats(prof), wall, out, wfkit_only=not args.profile_all)
 
 
-def print_hotspots(title: str, stats: pstats.Stats, wall: float, path: str) -> None:
+def print_hotspots(title: str, stats: pstats.Stats, wall: float, path: str, *, wfkit_only: bool = True) -> None:
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in raw.values())  # total tottime: time this thread spent under the profiler
     print(f"\n== {title}: {total:.2f} s profiled of {wall:.2f} s wall; stats in {path}")
-    inside = [(k, v) for k, v in raw.items() if f"{os.sep}wfkit{os.sep}" in k[0] and f"{os.sep}bench{os.sep}" not in k[0]]
+
+    def wanted(file: str) -> bool:
+        return not wfkit_only or (f"{os.sep}wfkit{os.sep}" in file and f"{os.sep}bench{os.sep}" not in file)
+
+    inside = [(k, v) for k, v in raw.items() if wanted(k[0])]
+    where = "in wfkit/" if wfkit_only else "(all, C calls included)"
     for sort, idx in (("tottime (self time)", 2), ("cumtime (incl. callees)", 3)):
-        print(f"-- top 15 functions in wfkit/ by {sort}; share = of this thread's profiled time")
+        print(f"-- top 15 functions {where} by {sort}; share = of this thread's profiled time")
         print(f"{'share':>7} {'tottime':>8} {'cumtime':>8} {'calls':>9}  function")
         for (file, line, name), v in sorted(inside, key=lambda kv: kv[1][idx], reverse=True)[:15]:
-            rel = file[file.rfind(f"{os.sep}wfkit{os.sep}") + 1 :]
-            print(f"{100 * v[idx] / total:6.1f}% {v[2]:8.3f} {v[3]:8.3f} {v[1]:9d}  {rel}:{line} {name}")
+            cut = file.rfind(f"{os.sep}wfkit{os.sep}")
+            rel = file[cut + 1 :] if cut >= 0 else (os.path.basename(file) if file != "~" else "")
+            print(
+                f"{100 * v[idx] / total:6.1f}% {v[2]:8.3f} {v[3]:8.3f} {v[1]:9d}  {rel}:{line} {name}"
+                if rel
+                else f"{100 * v[idx] / total:6.1f}% {v[2]:8.3f} {v[3]:8.3f} {v[1]:9d}  {name}"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -665,7 +886,10 @@ def main() -> None:
     ap.add_argument("--workdir", help="where the database files go (default: a temporary directory, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per measured subprocess")
-    ap.add_argument("--profile", metavar="FILE", help="instead: profile one throughput run, write cProfile stats to FILE")
+    ap.add_argument("--floor-k", type=int, default=500, help="floor: one-row transactions timed (default 500)")
+    ap.add_argument("--profile", metavar="FILE", help="instead: profile one run (--profile-scenario), write cProfile stats to FILE")
+    ap.add_argument("--profile-scenario", choices=PROFILED, default="throughput", help="the scenario --profile runs (default throughput)")
+    ap.add_argument("--profile-all", action="store_true", help="--profile: list every function, not only wfkit's")
     ap.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--phase", choices=["crash", "recover"], default="crash", help=argparse.SUPPRESS)
@@ -675,7 +899,7 @@ def main() -> None:
         emit(asyncio.run(CHILDREN[args.child](args)))
         return
     if args.profile:
-        profile_throughput(args)
+        profile_scenario(args)
         return
     res = driver(args)
     if args.json:
