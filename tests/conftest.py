@@ -24,8 +24,3 @@ async def engine(db_path: Path) -> AsyncIterator[wfkit.Engine]:
         yield eng
     finally:
         await eng.close()
-
-
-def event_types(history: wfkit.History) -> list[str]:
-    """The event type names of a history, in order."""
-    return [e.event_type.value for e in history]

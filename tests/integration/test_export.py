@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 import wfkit
-from tests.analytics_data import make_db
+from tests.support.analytics_data import make_db
 
 TABLES = {
     "events": "SELECT * FROM events ORDER BY run_id, event_id",

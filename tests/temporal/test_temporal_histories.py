@@ -1,6 +1,6 @@
 """Temporal JSON histories: loading the golden fixtures, storing, stepping, exporting, and fuzzing the loader.
 
-The fixtures in tests/golden/temporal/ were exported from a Temporal 1.9.1 dev server; their
+The fixtures in tests/temporal/golden/temporal/ were exported from a Temporal 1.9.1 dev server; their
 README describes the workflows that produced them. The wfkit workflows below are those
 workflows written with wfkit, so the recorded histories also replay against wfkit code.
 """

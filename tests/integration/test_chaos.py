@@ -1,6 +1,6 @@
 """Chaos: SIGKILL a worker running a mixed ETL load at random moments and at every fault point; nothing is lost.
 
-The harness and its invariants are in tests/chaos.py (bench/chaos.py runs the same with 500
+The harness and its invariants are in tests/support/chaos.py (bench/chaos.py runs the same with 500
 kills). WFKIT_CHAOS_KILLS sets the number of kills (default 60: 10 per mode), WFKIT_CHAOS_SEED
 the seed of the kill schedule (the timing of the processes varies anyway).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests import chaos
+from tests.support import chaos
 
 KILLS = int(os.environ.get("WFKIT_CHAOS_KILLS", "60"))
 SEED = int(os.environ.get("WFKIT_CHAOS_SEED", str(random.randrange(2**32))))

@@ -1,4 +1,4 @@
-"""Worker process for tests/test_crash_recovery.py: runs ETL workflows against a DuckDB file until they all finish.
+"""Worker process for tests/integration/test_crash_recovery.py: runs ETL workflows against a DuckDB file until they all finish.
 
 Usage: python crash_worker.py DB SIDE_FILE N_WORKFLOWS [LIMIT [EXTRA_BATCHES]]
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 import wfkit
-from tests.conftest import event_types
+from tests.support.helpers import event_types
 
 E = wfkit.EventType
 ATTEMPTS: Counter[str] = Counter()

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import wfkit
-from tests.conftest import event_types
+from tests.support.helpers import event_types
 
 CALLS: list[str] = []
 

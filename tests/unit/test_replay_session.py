@@ -284,7 +284,7 @@ async def d_parent(n: int) -> int:
 
 
 async def test_fork_while_a_child_ran_moves_before_the_child_started(engine: wfkit.Engine) -> None:
-    # Found by the chaos harness (tests/chaos.py): a fork cut between a child's start and its end
+    # Found by the chaos harness (tests/support/chaos.py): a fork cut between a child's start and its end
     # copied a child that belongs to the original run, so the fork waited for it forever.
     handle = await engine.start(d_parent, 1, id="fork-child")
     assert await handle.result() == 9

@@ -1,4 +1,4 @@
-"""Worker process of the chaos harness (tests/chaos.py): a mixed ETL load against one DuckDB file.
+"""Worker process of the chaos harness (tests/support/chaos.py): a mixed ETL load against one DuckDB file.
 
 Usage: python chaos_worker.py DB SIDE_FILE CONTROL_FILE LIFE GROUPS
 

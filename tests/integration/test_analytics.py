@@ -1,6 +1,6 @@
 """The analytic views, the query helpers, open_histories and the HTML report, on known histories.
 
-Most expectations are computed by hand from tests/analytics_data.py (times are exact there);
+Most expectations are computed by hand from tests/support/analytics_data.py (times are exact there);
 the engine tests check the views against what a real run recorded.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import wfkit
-from tests.analytics_data import SCRIPT, T0, make_db
+from tests.support.analytics_data import SCRIPT, T0, make_db
 
 E = wfkit.EventType
 

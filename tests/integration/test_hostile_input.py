@@ -8,7 +8,7 @@ debugger and the CLI: the sentinel module is never imported (it would write a ma
 the text shows as text everywhere. Files that carry SQL code (a view in place of a wfkit table,
 a macro named like a built-in function) are refused. SQL helpers bind values and take
 identifiers only from their own tables; odd CLI arguments give one-line errors; Parquet imports
-are fuzzed (Temporal JSON is fuzzed in tests/test_temporal_histories.py).
+are fuzzed (Temporal JSON is fuzzed in tests/temporal/test_temporal_histories.py).
 
 docs/security.md lists what wfkit trusts and what it does not, with the test behind each claim.
 """

@@ -1,6 +1,6 @@
 """Crash recovery: SIGKILL a worker process running 20 ETL workflows at random moments, then audit the DuckDB file.
 
-The worker (tests/crash_worker.py) opens the engine on a DuckDB file, starts the workflows that
+The worker (tests/support/crash_worker.py) opens the engine on a DuckDB file, starts the workflows that
 were never started and waits for all of them; every activity attempt first appends a fsynced
 line to a side file. This test kills it with SIGKILL at random moments after it reports
 "ready" (and, now and then, also before: while it opens the file and resumes the open runs),
@@ -37,9 +37,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.chaos import launch
+from tests.support.chaos import launch
 
-WORKER = Path(__file__).with_name("crash_worker.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "crash_worker.py"
 N_WORKFLOWS = 20
 KILLS = int(os.environ.get("WFKIT_CRASH_KILLS", "20"))
 SEED = int(os.environ.get("WFKIT_CRASH_SEED", str(random.randrange(2**32))))
@@ -112,7 +112,7 @@ def run_worker(db_path: Path, workdir: Path, number: int, limit: int, kill_after
 
     With `kill_at_launch`, SIGKILL it that many seconds after its launch if it is not ready by then
     (while it imports, opens the file or resumes the open runs). The process handling is the chaos
-    harness's (tests/chaos.py), which runs a mixed load and the engine's fault points on top of this.
+    harness's (tests/support/chaos.py), which runs a mixed load and the engine's fault points on top of this.
     """
     cmd = [sys.executable, str(WORKER), str(db_path), str(workdir / "side.jsonl"), str(N_WORKFLOWS), str(limit), str(EXTRA_BATCHES)]
     process = launch(
