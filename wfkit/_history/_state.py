@@ -7,7 +7,7 @@ both paths agree on which activities, timers and children are still open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,8 @@ COMMAND_EVENTS = frozenset(
     }
 )
 
+_ACTIVITY_SCHEDULED, _TIMER_STARTED = E.ActivityTaskScheduled, E.TimerStarted
+
 
 def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
     """The event type and attributes that record `command` in history."""
@@ -104,44 +106,104 @@ def describe_command(command: Command) -> str:
     return Event(0, event_type, 0.0, attrs).describe()
 
 
+_IDENTITY_KEYS = ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id")
+_IDENTITY_KEY_SET = frozenset(_IDENTITY_KEYS)
+
+
 def command_matches(command: Command, event: Event) -> bool:
     """True when `event` is how history recorded `command` (same kind, same identity)."""
+    # Replay checks every command, so the common kinds compare their fields directly; the rule is
+    # the generic one below: same event type, and every identity key both sides carry is equal.
+    recorded = event.attributes
+    if isinstance(command, ScheduleActivity):
+        if command.options and not _IDENTITY_KEY_SET.isdisjoint(command.options):
+            return _command_matches(command, event)  # options that name an identity key take part too
+        return (
+            event.event_type is _ACTIVITY_SCHEDULED
+            and ("activity_id" not in recorded or recorded["activity_id"] == command.seq)
+            and ("activity_type" not in recorded or recorded["activity_type"] == command.activity_type)
+        )
+    if isinstance(command, StartTimer):
+        return event.event_type is _TIMER_STARTED and ("timer_id" not in recorded or recorded["timer_id"] == command.seq)
+    return _command_matches(command, event)
+
+
+def _command_matches(command: Command, event: Event) -> bool:
     event_type, attrs = command_to_event(command)
     if event.event_type is not event_type:
         return False
     recorded = event.attributes
-    for key in ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id"):
-        if key in attrs and key in recorded and attrs[key] != recorded[key]:
-            return False
-    return True
+    return all(not (key in attrs and key in recorded and attrs[key] != recorded[key]) for key in _IDENTITY_KEYS)
+
+
+def _start_workflow(attrs: dict[str, Any]) -> Job | None:
+    return StartWorkflow(list(attrs.get("input") or []))
+
+
+def _signal_workflow(attrs: dict[str, Any]) -> Job | None:
+    return SignalWorkflow(attrs["signal_name"], attrs.get("input"))
+
+
+def _request_cancel_workflow(attrs: dict[str, Any]) -> Job | None:
+    return RequestCancelWorkflow(attrs.get("reason", ""))
+
+
+def _activity_completed(attrs: dict[str, Any]) -> Job | None:
+    return ResolveActivity(attrs["activity_id"], "completed", result=attrs.get("result"))
+
+
+def _activity_failed(attrs: dict[str, Any]) -> Job | None:
+    if attrs.get("retry_state") == ATTEMPT_RETRYING:
+        return None  # another attempt follows: the workflow does not see this one
+    return ResolveActivity(attrs["activity_id"], "failed", failure=attrs.get("failure"))
+
+
+def _activity_timed_out(attrs: dict[str, Any]) -> Job | None:
+    if attrs.get("retry_state") == ATTEMPT_RETRYING:
+        return None
+    return ResolveActivity(attrs["activity_id"], "timed_out", failure=attrs.get("failure"))
+
+
+def _activity_canceled(attrs: dict[str, Any]) -> Job | None:
+    return ResolveActivity(attrs["activity_id"], "canceled", failure=attrs.get("failure"))
+
+
+def _timer_fired(attrs: dict[str, Any]) -> Job | None:
+    return FireTimer(attrs["timer_id"])
+
+
+def _child_completed(attrs: dict[str, Any]) -> Job | None:
+    return ResolveChild(attrs["child_id"], "completed", result=attrs.get("result"))
+
+
+def _child_failed(attrs: dict[str, Any]) -> Job | None:
+    return ResolveChild(attrs["child_id"], "failed", failure=attrs.get("failure"))
+
+
+def _child_canceled(attrs: dict[str, Any]) -> Job | None:
+    return ResolveChild(attrs["child_id"], "canceled", failure=attrs.get("failure"))
+
+
+_JOB_OF: dict[EventType, Callable[[dict[str, Any]], Job | None]] = {
+    E.WorkflowExecutionStarted: _start_workflow,
+    E.WorkflowExecutionSignaled: _signal_workflow,
+    E.WorkflowExecutionCancelRequested: _request_cancel_workflow,
+    E.ActivityTaskCompleted: _activity_completed,
+    E.ActivityTaskFailed: _activity_failed,
+    E.ActivityTaskTimedOut: _activity_timed_out,
+    E.ActivityTaskCanceled: _activity_canceled,
+    E.TimerFired: _timer_fired,
+    E.ChildWorkflowExecutionCompleted: _child_completed,
+    E.ChildWorkflowExecutionFailed: _child_failed,
+    E.ChildWorkflowExecutionCanceled: _child_canceled,
+}
+"""Per event type the workflow can see, how its job is built (None: not this time, e.g. a retried attempt)."""
 
 
 def event_to_job(event: Event) -> Job | None:
     """The activation job an event delivers to the workflow, or None if the workflow does not see it."""
-    attrs = event.attributes
-    match event.event_type:
-        case E.WorkflowExecutionStarted:
-            return StartWorkflow(list(attrs.get("input") or []))
-        case E.WorkflowExecutionSignaled:
-            return SignalWorkflow(attrs["signal_name"], attrs.get("input"))
-        case E.WorkflowExecutionCancelRequested:
-            return RequestCancelWorkflow(attrs.get("reason", ""))
-        case E.ActivityTaskCompleted:
-            return ResolveActivity(attrs["activity_id"], "completed", result=attrs.get("result"))
-        case E.ActivityTaskFailed | E.ActivityTaskTimedOut if attrs.get("retry_state") != ATTEMPT_RETRYING:
-            outcome = "failed" if event.event_type is E.ActivityTaskFailed else "timed_out"
-            return ResolveActivity(attrs["activity_id"], outcome, failure=attrs.get("failure"))
-        case E.ActivityTaskCanceled:
-            return ResolveActivity(attrs["activity_id"], "canceled", failure=attrs.get("failure"))
-        case E.TimerFired:
-            return FireTimer(attrs["timer_id"])
-        case E.ChildWorkflowExecutionCompleted:
-            return ResolveChild(attrs["child_id"], "completed", result=attrs.get("result"))
-        case E.ChildWorkflowExecutionFailed:
-            return ResolveChild(attrs["child_id"], "failed", failure=attrs.get("failure"))
-        case E.ChildWorkflowExecutionCanceled:
-            return ResolveChild(attrs["child_id"], "canceled", failure=attrs.get("failure"))
-    return None
+    build = _JOB_OF.get(event.event_type)
+    return None if build is None else build(event.attributes)
 
 
 @dataclass(slots=True)
@@ -164,29 +226,39 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
     the command events after its `WorkflowTaskCompleted`. A failed task's jobs carry over
     to the next task, as in Temporal.
     """
+    # Every replay walks the whole history through here, so: one dict lookup per event, each
+    # job built once (when its event is seen), and the event types bound to locals.
+    task_started, task_completed, task_failed, marker = E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.MarkerRecorded
+    command_events, job_of = COMMAND_EVENTS, _JOB_OF
     job_events: list[Event] = []
+    jobs: list[Job] = []
     current: RecordedActivation | None = None
     completed = False
     for event in events:
         et = event.event_type
-        if et is E.WorkflowTaskStarted:
+        if et is task_started:
             if current is not None:
                 yield current
-            jobs = [job for job in (event_to_job(e) for e in job_events) if job is not None]
             current = RecordedActivation(Activation(event.event_time, jobs, replaying=True), event, [], job_events)
-            job_events, completed = [], False
-        elif et is E.WorkflowTaskCompleted:
+            job_events, jobs, completed = [], [], False
+        elif et is task_completed:
             completed = True
-        elif et is E.WorkflowTaskFailed:
+        elif et is task_failed:
             if current is not None:
                 job_events = current.job_events + job_events
+                jobs = current.activation.jobs + jobs
             current, completed = None, False
-        elif completed and current is not None and et in COMMAND_EVENTS:
+        elif completed and current is not None and et in command_events:
             current.commands.append(event)
-            if et is E.MarkerRecorded:
+            if et is marker:
                 current.activation.recorded_markers.append(event.attributes)
-        elif event_to_job(event) is not None:
-            job_events.append(event)
+        else:
+            build = job_of.get(et)
+            if build is not None:
+                job = build(event.attributes)
+                if job is not None:
+                    job_events.append(event)
+                    jobs.append(job)
     if current is not None:
         yield current
 
@@ -300,54 +372,97 @@ class RunState:
             raise ValueError(f"history gap: expected event {self.next_event_id}, got {event.event_id}")
         self.next_event_id += 1
         self.last_event_time = event.event_time
-        et, attrs = event.event_type, event.attributes
-        if et is E.WorkflowTaskStarted:
+        et = event.event_type
+        if et is _TASK_STARTED:
             self._task_jobs, self.unactivated = self.unactivated, []
-        elif et is E.WorkflowTaskFailed:
+        elif et is _TASK_FAILED:
             # A failed task delivered nothing: its jobs are owed to the next one.
             self.unactivated = self._task_jobs + self.unactivated
-        elif event_to_job(event) is not None:
-            self.unactivated.append(event)
-        if et is E.ActivityTaskScheduled:
-            options = {k: v for k, v in attrs.items() if k not in ("activity_id", "activity_type", "input")}
-            self.activities[attrs["activity_id"]] = ActivityState(
-                attrs["activity_id"], attrs["activity_type"], attrs.get("input") or [], options, event.event_id, event.event_time
-            )
-        elif et is E.ActivityTaskStarted:
-            act = self.activities.get(attrs["activity_id"])
-            if act is not None:
-                act.attempt, act.started_event_id, act.running, act.retry_at = attrs["attempt"], event.event_id, True, None
-        elif et in (E.ActivityTaskFailed, E.ActivityTaskTimedOut) and attrs.get("retry_state") == ATTEMPT_RETRYING:
-            act = self.activities.get(attrs["activity_id"])
-            if act is not None:
-                act.running = False
-                act.last_failure = attrs.get("failure")
-                act.lost_attempts += attrs.get("timeout_type") == ENGINE_RESTART
-                act.retry_at = event.event_time + float(attrs.get("next_retry_delay") or 0.0)
-        elif et in (E.ActivityTaskCompleted, E.ActivityTaskFailed, E.ActivityTaskTimedOut, E.ActivityTaskCanceled):
-            self.activities.pop(attrs["activity_id"], None)
-        elif et is E.ActivityTaskCancelRequested:
-            act = self.activities.get(attrs["activity_id"])
-            if act is not None:
-                act.cancel_requested = True
-        elif et is E.TimerStarted:
-            self.timers[attrs["timer_id"]] = TimerState(attrs["timer_id"], event.event_id, event.event_time + float(attrs["duration"]))
-        elif et in (E.TimerFired, E.TimerCanceled):
-            self.timers.pop(attrs["timer_id"], None)
-        elif et is E.StartChildWorkflowExecutionInitiated:
-            self.children[attrs["child_id"]] = ChildState(
-                attrs["child_id"], event.event_id, attrs["workflow_type"], attrs["workflow_id"], attrs.get("input") or [], attrs.get("task_queue")
-            )
-        elif et is E.ChildWorkflowExecutionStarted:
-            child = self.children.get(attrs["child_id"])
-            if child is not None:
-                child.run_id = attrs.get("run_id")
-        elif et in (E.ChildWorkflowExecutionCompleted, E.ChildWorkflowExecutionFailed, E.ChildWorkflowExecutionCanceled):
-            self.children.pop(attrs["child_id"], None)
+        else:
+            build = _JOB_OF.get(et)
+            if build is not None and build(event.attributes) is not None:
+                self.unactivated.append(event)
+        on_event = _ON_EVENT.get(et)
+        if on_event is not None:
+            on_event(self, event, event.attributes)
         elif et in CLOSING_EVENTS:
             self.closed_by = et
+
+    # #### One method per event type that changes open work, alphabetical ####
+
+    def _on_activity_cancel_requested(self, event: Event, attrs: dict[str, Any]) -> None:
+        act = self.activities.get(attrs["activity_id"])
+        if act is not None:
+            act.cancel_requested = True
+
+    def _on_activity_closed(self, event: Event, attrs: dict[str, Any]) -> None:
+        self.activities.pop(attrs["activity_id"], None)
+
+    def _on_activity_failed(self, event: Event, attrs: dict[str, Any]) -> None:
+        """A failure or timeout: either the activity closed, or another attempt follows."""
+        if attrs.get("retry_state") != ATTEMPT_RETRYING:
+            self.activities.pop(attrs["activity_id"], None)
+            return
+        act = self.activities.get(attrs["activity_id"])
+        if act is not None:
+            act.running = False
+            act.last_failure = attrs.get("failure")
+            act.lost_attempts += attrs.get("timeout_type") == ENGINE_RESTART
+            act.retry_at = event.event_time + float(attrs.get("next_retry_delay") or 0.0)
+
+    def _on_activity_scheduled(self, event: Event, attrs: dict[str, Any]) -> None:
+        options = {k: v for k, v in attrs.items() if k not in ("activity_id", "activity_type", "input")}
+        self.activities[attrs["activity_id"]] = ActivityState(
+            attrs["activity_id"], attrs["activity_type"], attrs.get("input") or [], options, event.event_id, event.event_time
+        )
+
+    def _on_activity_started(self, event: Event, attrs: dict[str, Any]) -> None:
+        act = self.activities.get(attrs["activity_id"])
+        if act is not None:
+            act.attempt, act.started_event_id, act.running, act.retry_at = attrs["attempt"], event.event_id, True, None
+
+    def _on_child_closed(self, event: Event, attrs: dict[str, Any]) -> None:
+        self.children.pop(attrs["child_id"], None)
+
+    def _on_child_initiated(self, event: Event, attrs: dict[str, Any]) -> None:
+        self.children[attrs["child_id"]] = ChildState(
+            attrs["child_id"], event.event_id, attrs["workflow_type"], attrs["workflow_id"], attrs.get("input") or [], attrs.get("task_queue")
+        )
+
+    def _on_child_started(self, event: Event, attrs: dict[str, Any]) -> None:
+        child = self.children.get(attrs["child_id"])
+        if child is not None:
+            child.run_id = attrs.get("run_id")
+
+    def _on_timer_closed(self, event: Event, attrs: dict[str, Any]) -> None:
+        self.timers.pop(attrs["timer_id"], None)
+
+    def _on_timer_started(self, event: Event, attrs: dict[str, Any]) -> None:
+        self.timers[attrs["timer_id"]] = TimerState(attrs["timer_id"], event.event_id, event.event_time + float(attrs["duration"]))
 
     @property
     def closed(self) -> bool:
         """True once a closing event (completed, failed, cancelled, terminated, continued-as-new) was applied."""
         return self.closed_by is not None
+
+
+_TASK_STARTED, _TASK_FAILED = E.WorkflowTaskStarted, E.WorkflowTaskFailed
+
+_ON_EVENT: dict[EventType, Callable[[RunState, Event, dict[str, Any]], None]] = {
+    E.ActivityTaskScheduled: RunState._on_activity_scheduled,
+    E.ActivityTaskStarted: RunState._on_activity_started,
+    E.ActivityTaskCompleted: RunState._on_activity_closed,
+    E.ActivityTaskFailed: RunState._on_activity_failed,
+    E.ActivityTaskTimedOut: RunState._on_activity_failed,
+    E.ActivityTaskCanceled: RunState._on_activity_closed,
+    E.ActivityTaskCancelRequested: RunState._on_activity_cancel_requested,
+    E.TimerStarted: RunState._on_timer_started,
+    E.TimerFired: RunState._on_timer_closed,
+    E.TimerCanceled: RunState._on_timer_closed,
+    E.StartChildWorkflowExecutionInitiated: RunState._on_child_initiated,
+    E.ChildWorkflowExecutionStarted: RunState._on_child_started,
+    E.ChildWorkflowExecutionCompleted: RunState._on_child_closed,
+    E.ChildWorkflowExecutionFailed: RunState._on_child_closed,
+    E.ChildWorkflowExecutionCanceled: RunState._on_child_closed,
+}
+"""What `RunState.apply` does beyond bookkeeping, per event type (closing events set `closed_by`)."""
