@@ -373,7 +373,7 @@ def _cycle_report(graph: nx.DiGraph, label: str) -> list[str]:
     for component in sorted(nx.strongly_connected_components(graph), key=sorted):
         if len(component) < 2:
             continue
-        cycle = nx.find_cycle(graph.subgraph(component))
+        cycle = nx.find_cycle(graph.subgraph(component), source=min(component))  # the same cycle on every run
         path = " -> ".join([cycle[0][0], *(dst for _, dst in cycle)])
         steps = [f"      {src} -> {dst}: " + "; ".join(i.where() + f" ({i.how()})" for i in graph.edges[src, dst]["imports"]) for src, dst in cycle]
         others = sorted(component - {src for src, _ in cycle})
