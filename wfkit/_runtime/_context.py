@@ -15,11 +15,57 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wfkit.errors import NotInWorkflowError
 
-__all__ = ["WorkflowInfo", "_Runtime", "external_runtime"]
+__all__ = ["ActivityCode", "WorkflowCode", "WorkflowInfo", "_Runtime", "external_runtime"]
+
+
+class ActivityCode(Protocol):
+    """What the runtime needs of an activity definition (`wfkit.ActivityDefinition` is one).
+
+    The runtime sits below `wfkit._definitions` (whose objects call into it while a workflow
+    runs), so it names what it uses here instead of importing the definition classes.
+    """
+
+    @property
+    def name(self) -> str:
+        """The registered activity type."""
+        ...
+
+    @property
+    def return_hint(self) -> Any:
+        """The type its result is decoded to."""
+        ...
+
+
+class WorkflowCode(Protocol):
+    """What the runtime needs of a workflow definition (`wfkit.WorkflowDefinition` is one)."""
+
+    @property
+    def name(self) -> str:
+        """The registered workflow type."""
+        ...
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The `async def` that runs the workflow."""
+        ...
+
+    @property
+    def return_hint(self) -> Any:
+        """The type its result (or a child run's result) is decoded to."""
+        ...
+
+    @property
+    def task_queue(self) -> str:
+        """The queue a child run of it goes to."""
+        ...
+
+    def param_hints(self) -> list[Any]:
+        """Type hints of the positional parameters, in order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +111,10 @@ class _Runtime(ABC):
     def workflow_continue_as_new(self, args: tuple[Any, ...]) -> None: ...
 
     @abstractmethod
-    async def workflow_execute_activity(self, definition: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
+    async def workflow_execute_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
 
     @abstractmethod
-    async def workflow_execute_child(self, definition: Any, args: tuple[Any, ...], workflow_id: str | None) -> Any: ...
+    async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any: ...
 
     @abstractmethod
     def workflow_info(self) -> WorkflowInfo: ...

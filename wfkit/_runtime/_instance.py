@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from wfkit._definitions import ActivityDefinition, WorkflowDefinition
 from wfkit._history._commands import (
     Activation,
     CancelTimer,
@@ -42,7 +41,7 @@ from wfkit._history._commands import (
 )
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
-from wfkit._runtime._context import WorkflowInfo, _Runtime
+from wfkit._runtime._context import ActivityCode, WorkflowCode, WorkflowInfo, _Runtime
 from wfkit._runtime._signals import SignalMailbox
 from wfkit.errors import ActivityError, ChildWorkflowError, PayloadError, WfkitError
 
@@ -87,7 +86,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
 
     def __init__(
         self,
-        definition: WorkflowDefinition[Any, Any],
+        definition: WorkflowCode,
         info: WorkflowInfo,
         *,
         seed: int,
@@ -252,7 +251,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     def workflow_continue_as_new(self, args: tuple[Any, ...]) -> None:
         raise ContinueAsNewRequest(args)
 
-    async def workflow_execute_activity(self, definition: ActivityDefinition[Any, Any], args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    async def workflow_execute_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         payloads = self._encode_args(args, f"activity {definition.name}")
         seq = self._next_seq("activity")
         future: asyncio.Future[Any] = self.create_future()
@@ -265,7 +264,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                 self._command(RequestCancelActivity(seq))
             raise
 
-    async def workflow_execute_child(self, definition: WorkflowDefinition[Any, Any], args: tuple[Any, ...], workflow_id: str | None) -> Any:
+    async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any:
         payloads = self._encode_args(args, f"child workflow {definition.name}")
         seq = self._next_seq("child")
         child_id = workflow_id or f"{self.info.workflow_id}/{definition.name}-{seq}"
