@@ -11,9 +11,7 @@ from wfkit._history._commands import Command, CompleteWorkflow, ContinueAsNew, F
 from wfkit._history._events import EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
-from wfkit._runtime._context import WorkflowInfo
-from wfkit._runtime._driver import replay_into
-from wfkit._runtime._instance import WorkflowInstance
+from wfkit._runtime._driver import instance_for_history, replay_into
 from wfkit.errors import WfkitError
 
 __all__ = ["ReplayResult", "Replayer"]
@@ -57,15 +55,8 @@ class Replayer:
         if definition is None:
             known = ", ".join(sorted(self._workflows)) or "none"
             raise WfkitError(f"cannot replay run {history.run_id}: workflow {workflow_type!r} is not among the given workflows ({known})")
-        info = WorkflowInfo(
-            str(attrs.get("workflow_id") or history.workflow_id),
-            history.run_id,
-            workflow_type,
-            str(attrs.get("task_queue") or "default"),
-            attrs.get("parent_workflow_id"),
-            attrs.get("continued_from_run_id"),
-        )
-        instance = WorkflowInstance(definition, info, seed=int(attrs.get("random_seed") or 0), converter=self._converter)  # type: ignore[abstract]
+        workflow_id = str(attrs.get("workflow_id") or history.workflow_id)
+        instance = instance_for_history(definition, history.events, converter=self._converter, run_id=history.run_id, workflow_id=workflow_id)
         commands: list[Command] = []
         replay_into(instance, history.events, history.run_id, lambda _recorded, issued: commands.extend(issued))
         last = commands[-1] if commands else None

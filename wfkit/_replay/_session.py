@@ -14,8 +14,7 @@ from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._state import ActivityState, RecordedActivation, RunState, split_activations
 from wfkit._html import escape, frames_html, locals_html, pending_html
 from wfkit._replay._inspect import TaskStack, safe_repr, task_stacks
-from wfkit._runtime._context import WorkflowInfo
-from wfkit._runtime._driver import check_commands
+from wfkit._runtime._driver import check_commands, instance_for_history
 from wfkit._runtime._instance import WorkflowInstance
 from wfkit.errors import NondeterminismError
 
@@ -255,18 +254,11 @@ class ReplaySession:
         self._state = RunState()
         self._received: list[tuple[str, str]] = []
         self._instance: WorkflowInstance | None = None
-        if self._definition is not None and self._events:
-            attrs = self._events[0].attributes
-            info = WorkflowInfo(
-                str(attrs.get("workflow_id") or self.history.workflow_id),
-                self.history.run_id,
-                self._definition.name,
-                str(attrs.get("task_queue") or "default"),
-                attrs.get("parent_workflow_id"),
-                attrs.get("continued_from_run_id"),
+        if self._definition is not None:  # found by the start event's workflow type, so the history starts with one
+            workflow_id = str(self._events[0].attributes.get("workflow_id") or self.history.workflow_id)
+            self._instance = instance_for_history(
+                self._definition, self._events, converter=self._converter, run_id=self.history.run_id, workflow_id=workflow_id
             )
-            seed = int(attrs.get("random_seed") or 0)
-            self._instance = WorkflowInstance(self._definition, info, seed=seed, converter=self._converter)  # type: ignore[abstract]
 
     def _advance_to(self, target: int) -> None:
         target = min(target, self.limit) if self._error is not None else target

@@ -1,16 +1,54 @@
-"""Replay a recorded history into a workflow instance, checking every command against it."""
+"""Build a workflow instance for a recorded history, and replay the history into it, checking every command."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from wfkit._history._commands import Command
-from wfkit._history._events import Event
+from wfkit._history._events import Event, EventType
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import RecordedActivation, command_matches, describe_command, split_activations
+from wfkit._runtime._context import WorkflowCode, WorkflowInfo
 from wfkit._runtime._instance import WorkflowInstance
-from wfkit.errors import NondeterminismError
+from wfkit.errors import NondeterminismError, WfkitError
 
-__all__ = ["check_commands", "replay_into"]
+__all__ = ["check_commands", "instance_for_history", "replay_into"]
+
+
+def instance_for_history(
+    definition: WorkflowCode,
+    events: Sequence[Event],
+    *,
+    converter: PayloadConverter,
+    run_id: str | None = None,
+    workflow_id: str | None = None,
+    task_queue: str | None = None,
+    parent_workflow_id: str | None = None,
+) -> WorkflowInstance:
+    """A fresh instance of `definition` for the run whose history starts with `events[0]` (nothing replayed yet).
+
+    The run's `WorkflowInfo` and random seed come from the `WorkflowExecutionStarted` event's
+    attributes; each keyword that is not None overrides the attribute of the same name (the
+    engine passes its run's identity; a history's events carry no run id, so replay passes
+    the history's). Without either, `run_id` and `workflow_id` are "" and `task_queue` is
+    "default". `workflow_type` is `definition.name`. Feed it the history with `replay_into`.
+
+    Raises:
+        WfkitError: `events` is empty or does not start with `WorkflowExecutionStarted`.
+    """
+    if not events or events[0].event_type is not EventType.WorkflowExecutionStarted:
+        raise WfkitError(f"history of run {run_id or '?'} does not start with WorkflowExecutionStarted")
+    attrs = events[0].attributes
+    info = WorkflowInfo(
+        workflow_id=workflow_id if workflow_id is not None else str(attrs.get("workflow_id") or ""),
+        run_id=run_id if run_id is not None else str(attrs.get("run_id") or ""),
+        workflow_type=definition.name,
+        task_queue=task_queue if task_queue is not None else str(attrs.get("task_queue") or "default"),
+        parent_workflow_id=parent_workflow_id if parent_workflow_id is not None else attrs.get("parent_workflow_id"),
+        continued_from_run_id=attrs.get("continued_from_run_id"),
+    )
+    # AbstractEventLoop's methods are abstract only in typeshed; the instance implements what asyncio uses.
+    return WorkflowInstance(definition, info, seed=int(attrs.get("random_seed") or 0), converter=converter)  # type: ignore[abstract]
 
 
 def check_commands(run_id: str, commands: Sequence[Command], recorded: RecordedActivation, next_event_id: int | None) -> None:
