@@ -171,6 +171,21 @@ def scalar(engine: wfkit.Engine, query: str) -> Any:
     return rows[0][0] if rows else None
 
 
+class Window:
+    """The measured part of a child: --profile turns its profilers on inside it only (not for the open or the warm-up)."""
+
+    on_enter: Callable[[], None] | None = None
+    on_exit: Callable[[], None] | None = None
+
+    def __enter__(self) -> None:
+        if Window.on_enter is not None:
+            Window.on_enter()
+
+    def __exit__(self, *exc: object) -> None:
+        if Window.on_exit is not None:
+            Window.on_exit()
+
+
 def emit(result: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -238,9 +253,10 @@ async def c_throughput(args: argparse.Namespace) -> dict[str, Any]:
             assert result == 7425.0, result
             return s, started, time.perf_counter()
 
-        t0 = time.perf_counter()
-        stamps = await asyncio.gather(*(one(i) for i in range(args.n)))
-        wall = time.perf_counter() - t0
+        with Window():
+            t0 = time.perf_counter()
+            stamps = await asyncio.gather(*(one(i) for i in range(args.n)))
+            wall = time.perf_counter() - t0
         lats = [(done - s) * 1e3 for s, _, done in stamps]
         starts = [(started - s) * 1e3 for s, started, _ in stamps]
         completed = scalar(engine, "SELECT count(*) FROM workflows WHERE status = 'Completed'")
@@ -284,14 +300,15 @@ async def c_loopstart(args: argparse.Namespace) -> dict[str, Any]:
 
         handles = []
         starts = []
-        t0 = time.perf_counter()
-        for i in range(args.n):
-            s = time.perf_counter()
-            handles.append(await engine.start(etl, i, id=f"etl-{i}"))
-            starts.append((time.perf_counter() - s) * 1e3)
-        all_started = time.perf_counter() - t0
-        results = [await h.result() for h in handles]
-        wall = time.perf_counter() - t0
+        with Window():
+            t0 = time.perf_counter()
+            for i in range(args.n):
+                s = time.perf_counter()
+                handles.append(await engine.start(etl, i, id=f"etl-{i}"))
+                starts.append((time.perf_counter() - s) * 1e3)
+            all_started = time.perf_counter() - t0
+            results = [await h.result() for h in handles]
+            wall = time.perf_counter() - t0
         assert all(r == 7425.0 for r in results), results[:3]
         completed = scalar(engine, "SELECT count(*) FROM workflows WHERE status = 'Completed'")
         events = scalar(engine, "SELECT count(*) FROM events")
@@ -376,10 +393,11 @@ async def c_floor(args: argparse.Namespace) -> dict[str, Any]:
 async def c_seq(args: argparse.Namespace) -> dict[str, Any]:
     async with wfkit.Engine.open(args.db) as engine:
         await (await engine.start(seq_wf, 5, id="warm")).result()
-        t0 = time.perf_counter()
-        handle = await engine.start(seq_wf, args.steps, id="seq")
-        result = await handle.result()
-        wall = time.perf_counter() - t0
+        with Window():
+            t0 = time.perf_counter()
+            handle = await engine.start(seq_wf, args.steps, id="seq")
+            result = await handle.result()
+            wall = time.perf_counter() - t0
         assert result == args.steps, result
         events = len(engine.history("seq").events)
     return {"steps": args.steps, "wall_s": wall, "ms_per_step": wall * 1e3 / args.steps, "history_events": events}
@@ -388,10 +406,11 @@ async def c_seq(args: argparse.Namespace) -> dict[str, Any]:
 async def c_fanout(args: argparse.Namespace) -> dict[str, Any]:
     async with wfkit.Engine.open(args.db) as engine:
         await (await engine.start(fanout_wf, 5, id="warm")).result()
-        t0 = time.perf_counter()
-        handle = await engine.start(fanout_wf, args.fan, id="fanout")
-        result = await handle.result()
-        wall = time.perf_counter() - t0
+        with Window():
+            t0 = time.perf_counter()
+            handle = await engine.start(fanout_wf, args.fan, id="fanout")
+            result = await handle.result()
+            wall = time.perf_counter() - t0
         assert result == sum(range(1, args.fan + 1)), result
         events = len(engine.history("fanout").events)
     return {"fan": args.fan, "wall_s": wall, "wall_ms": wall * 1e3, "history_events": events}
@@ -771,7 +790,8 @@ def describe(scenario: str, r: dict[str, Any]) -> str:
 def profile_scenario(args: argparse.Namespace) -> None:
     """One run of a scenario under cProfile, one profiler per thread: the event loop, the commit
     thread (Store.write when the engine sends it there; small batches are written inline on the
-    loop and show up in the loop's profile) and the activation thread (workflow code)."""
+    loop and show up in the loop's profile) and the activation thread (workflow code). Only the
+    measured part is profiled (not the open or the warm-up) unless --profile-whole."""
     import contextlib
     import threading
 
@@ -785,56 +805,73 @@ def profile_scenario(args: argparse.Namespace) -> None:
     scenario = args.profile_scenario
     workdir = tempfile.mkdtemp(prefix="wfkit-prof-")
     args.db = os.path.join(workdir, "prof.duckdb")
-    db_prof = cProfile.Profile()
-    act_prof = cProfile.Profile()
+    main_prof, db_prof, act_prof = cProfile.Profile(), cProfile.Profile(), cProfile.Profile()
     main_thread = threading.main_thread()
     writes = {"loop": [0, 0.0], "commit thread": [0, 0.0]}
+    window = {"on": False, "t0": 0.0, "wall": 0.0}
     original_write = _store.Store.write
 
     def profiled_write(self: Any, *a: Any) -> None:
-        s = time.perf_counter()
-        if threading.current_thread() is main_thread:  # inline: the loop's profiler is already on
-            try:
-                original_write(self, *a)
-            finally:
-                writes["loop"][0] += 1
-                writes["loop"][1] += time.perf_counter() - s
+        if not window["on"]:
+            original_write(self, *a)
             return
-        db_prof.enable()
+        s = time.perf_counter()
+        inline = threading.current_thread() is main_thread  # the loop's profiler is already on
+        if not inline:
+            db_prof.enable()
         try:
             original_write(self, *a)
         finally:
-            db_prof.disable()
-            writes["commit thread"][0] += 1
-            writes["commit thread"][1] += time.perf_counter() - s
+            if not inline:
+                db_prof.disable()
+            count = writes["loop" if inline else "commit thread"]
+            count[0] += 1
+            count[1] += time.perf_counter() - s
 
     def profiled_work(batch: Any) -> None:  # runs on an activation thread
         assert original_work is not None
+        if not window["on"]:
+            original_work(batch)
+            return
         act_prof.enable()
         try:
             original_work(batch)
         finally:
             act_prof.disable()
 
+    def enter() -> None:
+        window["on"], window["t0"] = True, time.perf_counter()
+        main_prof.enable()
+
+    def leave() -> None:
+        main_prof.disable()
+        window["on"], window["wall"] = False, time.perf_counter() - window["t0"]
+
     _store.Store.write = profiled_write  # type: ignore[method-assign,assignment]
     if activation_cls is not None and original_work is not None:
         activation_cls._work = staticmethod(profiled_work)
-    main_prof = cProfile.Profile()
-    t0 = time.perf_counter()
-    main_prof.enable()
+    if not args.profile_whole:
+        Window.on_enter, Window.on_exit = enter, leave
     try:
-        result = asyncio.run(CHILDREN[scenario](args))
+        if args.profile_whole:
+            enter()
+        try:
+            result = asyncio.run(CHILDREN[scenario](args))
+        finally:
+            if args.profile_whole:
+                leave()
     finally:
-        main_prof.disable()
-        wall = time.perf_counter() - t0
+        Window.on_enter = Window.on_exit = None
         _store.Store.write = original_write  # type: ignore[method-assign]
         if activation_cls is not None and original_work is not None:
             activation_cls._work = staticmethod(original_work)
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"profiled {scenario}: {describe(scenario, result)} (profiler overhead included), process wall {wall:.2f} s")
+    wall = window["wall"]
+    what = "the whole child (open and warm-up included)" if args.profile_whole else "the measured part"
+    print(f"profiled {scenario}: {describe(scenario, result)} (profiler overhead included); {what}: {wall:.3f} s wall")
     for where, (count, secs) in writes.items():
         if count:
-            print(f"Store.write on the {where}: {count} calls, {secs:.3f} s wall ({secs / count * 1e3:.3f} ms each)")
+            print(f"Store.write on the {where}: {count:.0f} calls, {secs:.3f} s wall ({secs / count * 1e3:.3f} ms each)")
     threads = (
         ("event-loop thread", main_prof, args.profile),
         ("commit thread (Store.write)", db_prof, args.profile + ".commit-thread"),
@@ -890,6 +927,7 @@ def main() -> None:
     ap.add_argument("--profile", metavar="FILE", help="instead: profile one run (--profile-scenario), write cProfile stats to FILE")
     ap.add_argument("--profile-scenario", choices=PROFILED, default="throughput", help="the scenario --profile runs (default throughput)")
     ap.add_argument("--profile-all", action="store_true", help="--profile: list every function, not only wfkit's")
+    ap.add_argument("--profile-whole", action="store_true", help="--profile: the whole child, open and warm-up included")
     ap.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--phase", choices=["crash", "recover"], default="crash", help=argparse.SUPPRESS)
