@@ -19,17 +19,19 @@ print(await handle.result())
 
 from __future__ import annotations
 
+from wfkit import _hooks  # noqa: F401 - installs the interface layers' engine conveniences
 from wfkit._activity import ActivityInfo, activity_info, heartbeat
 from wfkit._analytics._histories import Histories, open_histories
 from wfkit._analytics._transfer import import_histories
 from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, WorkflowDefinition, activity, workflow
 from wfkit._engine._activities import TaskQueue
 from wfkit._engine._clock import Clock, FakeClock, SystemClock
-from wfkit._engine._engine import Engine
+from wfkit._engine._engine import Engine, EngineHealth
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._history._summary import RunSummary
 from wfkit._inspection import activity_graph, history_dataframe
 from wfkit._replay._inspect import CodeFrame, TaskStack
 from wfkit._replay._replayer import Replayer, ReplayResult
@@ -82,6 +84,7 @@ __all__ = [
     "CodeFrame",
     "Engine",
     "EngineClosedError",
+    "EngineHealth",
     "Event",
     "EventType",
     "FakeClock",
@@ -101,6 +104,7 @@ __all__ = [
     "ReplaySnapshot",
     "Replayer",
     "RetryPolicy",
+    "RunSummary",
     "SchemaVersionError",
     "StoreCorruptError",
     "StoreError",

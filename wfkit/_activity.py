@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from wfkit.errors import WfkitError
@@ -35,8 +35,13 @@ class ActivityInfo:
 @dataclass(slots=True)
 class _ActivityContext:
     info: ActivityInfo
-    last_heartbeat: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float]
+    """The engine clock's `now`, so heartbeat timeouts follow a FakeClock too."""
+    last_heartbeat: float = 0.0
     details: Any = None
+
+    def __post_init__(self) -> None:
+        self.last_heartbeat = self.clock()
 
 
 _current: contextvars.ContextVar[_ActivityContext | None] = contextvars.ContextVar("wfkit_activity", default=None)
@@ -57,5 +62,5 @@ def heartbeat(details: Any = None) -> None:
     """
     ctx = _current.get()
     if ctx is not None:
-        ctx.last_heartbeat = time.monotonic()
+        ctx.last_heartbeat = ctx.clock()
         ctx.details = details

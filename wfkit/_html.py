@@ -6,7 +6,10 @@ import datetime
 import html
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wfkit._history._summary import RunSummary
 
 __all__ = ["attributes_html", "escape", "events_table_html", "frames_html", "locals_html", "pending_html", "status_card_html"]
 
@@ -94,16 +97,16 @@ def pending_html(pending: Sequence[Any], received: Sequence[tuple[str, str]] = (
     )
 
 
-def status_card_html(summary: dict[str, Any]) -> str:
+def status_card_html(summary: RunSummary) -> str:
     """A small card: type, id, status, current activity, elapsed."""
-    status = str(summary.get("status", "?"))
+    status = summary.status
     color = {"Running": "#1565c0", "Completed": "#2e7d32", "Failed": "#c62828"}.get(status, "#616161")
-    current = ", ".join(summary.get("current_activities") or []) or "—"
-    elapsed = summary.get("elapsed")
-    elapsed_text = f"{elapsed:.1f}s" if isinstance(elapsed, (int, float)) else ""
+    current = ", ".join(summary.current_activities) or "—"
+    elapsed_text = f"{summary.elapsed:.1f}s" if summary.elapsed is not None else ""
+    length = "" if summary.history_length is None else summary.history_length
     return (
-        f"{STYLE}<div class='wfkit-card'><b>{escape(summary.get('workflow_type', '?'))}</b> "
-        f"<span class='wfkit-muted'>{escape(summary.get('workflow_id', ''))}</span><br>"
+        f"{STYLE}<div class='wfkit-card'><b>{escape(summary.workflow_type)}</b> "
+        f"<span class='wfkit-muted'>{escape(summary.workflow_id)}</span><br>"
         f"<span style='color:{color};font-weight:bold'>{escape(status)}</span> · current: {escape(current)} · {elapsed_text} · "
-        f"{escape(summary.get('history_length', ''))} events</div>"
+        f"{escape(length)} events</div>"
     )

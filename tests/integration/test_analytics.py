@@ -398,16 +398,16 @@ async def test_views_match_a_real_engine_run_and_compare_finds_an_injected_diffe
         ("fired", 0.01),
         ("canceled", 30.0),
     ]
-    stats = {r["activity_type"]: r for r in rows(engine.stats())}
+    stats = {r["activity_type"]: r for r in rows(engine.histories.stats())}
     assert (stats["a_fetch"]["activities"], stats["a_fetch"]["attempts"], stats["a_fetch"]["retry_rate"]) == (6, 8, 2 / 6)
     assert [tuple(r) for r in engine.sql("SELECT activity_type, activities, attempts, completed, failed FROM activity_stats ORDER BY 1").fetchall()] == [
         tuple(r[:5]) for r in _stats_from_activities(engine)
     ]
-    assert len(rows(engine.failures(since=datetime.timedelta(minutes=5)))) == 2
-    assert rows(engine.failures(final_only=True)) == []
-    assert len(rows(engine.slowest(3))) == 3
+    assert len(rows(engine.histories.failures(since=datetime.timedelta(minutes=5)))) == 2
+    assert rows(engine.histories.failures(final_only=True)) == []
+    assert len(rows(engine.histories.slowest(3))) == 3
 
-    diff = rows(engine.compare("p-0", "p-5"))
+    diff = rows(engine.histories.compare("p-0", "p-5"))
     changed = {(r["activity_type"], r["occurrence"]): r["differences"] for r in diff if "result" in r["differences"]}
     assert set(changed) == {("a_fetch", 2), ("a_sum", 1)}  # b's rows, and the sum built from them
     assert next(r for r in diff if r["activity_type"] == "a_fetch" and r["occurrence"] == 2)["result_b"] == '{"source":"b","rows":15}'
@@ -484,7 +484,7 @@ async def test_engine_report_writes_the_same_report(engine: wfkit.Engine, tmp_pa
 
     handle = await engine.start(r_echo, SCRIPT, id="echo")
     assert await handle.result() == SCRIPT
-    path = engine.report("echo", tmp_path / "echo.html")
+    path = engine.histories.report("echo", tmp_path / "echo.html")
     parser = _Tags()
     parser.feed(Path(path).read_text())
     assert parser.tags["script"] == 2

@@ -77,7 +77,7 @@ async def test_engine_export_round_trips_a_live_database(engine: wfkit.Engine, t
     await done.result()
     waiting = await engine.start(x_flow, 2, id="waiting")  # still open at export time
     await asyncio.sleep(0.1)
-    manifest = engine.export(tmp_path / "out")
+    manifest = engine.histories.export(tmp_path / "out")
     assert manifest["rows"]["workflows"] == 2
     await waiting.terminate("test over")
     wfkit.import_histories(tmp_path / "out", db=tmp_path / "copy.duckdb")

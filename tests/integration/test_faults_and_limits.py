@@ -48,9 +48,9 @@ async def test_blocking_workflow_code_is_reported_and_the_engine_keeps_running(d
         assert await healthy.result() == sum(range(30))
         assert time.monotonic() - began < 2.8, "the healthy run must not wait for the blocked one"
         problems = engine.blocked_runs()
-        assert [p["workflow_id"] for p in problems] == [blocked.workflow_id]
-        assert "test_faults_and_limits.py" in problems[0]["reason"]
-        assert "time.sleep(seconds)" in problems[0]["reason"]
+        assert [p.workflow_id for p in problems] == [blocked.workflow_id]
+        assert "test_faults_and_limits.py" in problems[0].blocked
+        assert "time.sleep(seconds)" in problems[0].blocked
         failed = [e for e in engine.history(run_id=blocked.run_id) if e.event_type is E.WorkflowTaskFailed]
         assert failed[0].attributes["cause"] == "DeadlockDetected"
 

@@ -220,15 +220,15 @@ async def test_opening_and_reading_a_hostile_file_runs_no_code_from_it(hostile: 
     ACTIVITY_CALLS.clear()
     async with wfkit.Engine.open(path) as engine:
         waiting = engine.waiting_for_code()
-        assert [w["workflow_type"] for w in waiting] == [f"{SENTINEL}.Open"]  # left untouched, waiting for code
+        assert [w.workflow_type for w in waiting] == [f"{SENTINEL}.Open"]  # left untouched, waiting for code
         assert len(engine.runs().fetchall()) == 4
         for run_id in runs.values():
             history = engine.history(run_id=run_id)
             wfkit.history_dataframe(history)
             wfkit.activity_graph(history)
             str(history), history._repr_html_(), history.to_json()
-        engine.stats().fetchall(), engine.failures().fetchall(), engine.slowest().fetchall()
-        engine.compare(runs["victim"], runs["evil"]).fetchall()
+        engine.histories.stats().fetchall(), engine.histories.failures().fetchall(), engine.histories.slowest().fetchall()
+        engine.histories.compare(runs["victim"], runs["evil"]).fetchall()
         with pytest.raises(wfkit.WorkflowNotFoundError, match="not registered"):
             await engine.get_handle("x", run_id=runs["evil"]).query("status")
     assert_not_imported(sentinel)
@@ -285,7 +285,7 @@ def test_a_file_carrying_sql_code_is_refused(tmp_path: Path, sentinel: Path) -> 
 
     async def open_engine(path: Path) -> list[Any]:
         async with wfkit.Engine.open(path) as engine:
-            return [engine.stats().fetchall(), engine.sql("SELECT count(*) FROM runs").fetchall()]
+            return [engine.histories.stats().fetchall(), engine.sql("SELECT count(*) FROM runs").fetchall()]
 
     for path, name in ((macro, "epoch_us"), (view, "events is a view")):
         with pytest.raises(wfkit.NotAWfkitDatabaseError, match=name):

@@ -49,7 +49,7 @@ async def test_reopening_resumes_timers_and_signals_without_rerunning_activities
     assert RAN == ["before"]
     async with wfkit.Engine.open(db_path) as engine:
         handle = engine.get_handle("resume-me")
-        assert handle.describe()["status"] == "Running"
+        assert handle.describe().status == "Running"
         await asyncio.sleep(0.4)  # the timer fires after the restart
         await handle.signal("approve", "yes")
         assert await handle.result() == ["before", "after-yes"]
@@ -98,7 +98,7 @@ async def test_a_run_whose_code_is_missing_waits_untouched_until_registered(db_p
         await engine.start(r_later_v1, id="later")
     empty = wfkit.Registry()
     async with wfkit.Engine.open(db_path, registry=empty) as engine:
-        assert [r["workflow_id"] for r in engine.waiting_for_code()] == ["later"]
+        assert [r.workflow_id for r in engine.waiting_for_code()] == ["later"]
         await engine.get_handle("later").signal("go")  # recorded, waits for code
         length = len(engine.history("later"))
         await asyncio.sleep(0.05)
@@ -148,9 +148,9 @@ async def test_redefining_a_workflow_in_a_notebook_switches_open_runs_and_report
         with pytest.warns(RuntimeWarning, match="nondeterminism"):
             await broken.signal("next")
         blocked = engine.blocked_runs()
-        assert [b["workflow_id"] for b in blocked] == ["nb-broken"]
-        assert "recorded ActivityTaskScheduled(r_step)" in blocked[0]["reason"]
-        assert "issued ActivityTaskScheduled(r_other)" in blocked[0]["reason"]
+        assert [b.workflow_id for b in blocked] == ["nb-broken"]
+        assert "recorded ActivityTaskScheduled(r_step)" in blocked[0].blocked
+        assert "issued ActivityTaskScheduled(r_other)" in blocked[0].blocked
         failed_task = [e for e in engine.history("nb-broken") if e.event_type is E.WorkflowTaskFailed]
         assert failed_task[0].attributes["cause"] == "Nondeterminism"
 
@@ -215,5 +215,5 @@ async def test_restart_is_fast_with_many_open_runs(db_path: Path) -> None:
     began = time.perf_counter()
     async with wfkit.Engine.open(db_path) as engine:
         elapsed = time.perf_counter() - began
-        assert len(engine._runs) == 200
+        assert engine.health().open_runs == 200
     assert elapsed < 5  # generous: this is a correctness check, bench/ measures the speed

@@ -471,6 +471,6 @@ async def test_a_fake_clock_skips_a_day_of_timers() -> None:
     async with wfkit.Engine.open(clock=clock) as engine:
         handle = await engine.start(f_daily)
         await asyncio.sleep(0.05)
-        assert handle.describe()["status"] == "Running"
+        assert handle.describe().status == "Running"
         clock.advance(24 * 3600)
         assert await handle.result() == ["2027-01-15T08:00:00+00:00", "2027-01-16T08:00:00+00:00"]

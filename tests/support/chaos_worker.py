@@ -361,7 +361,7 @@ async def _deliver(engine: wfkit.Engine, request: dict[str, Any]) -> None:
         await engine.get_handle(request["workflow_id"]).signal(request["name"], {"req": request["req"], "value": request["value"]})
     elif request["op"] == "cancel":
         handle = engine.get_handle(request["workflow_id"])
-        if handle.describe()["status"] != "Running" or any(e.event_type is wfkit.EventType.WorkflowExecutionCancelRequested for e in history):
+        if handle.describe().status != "Running" or any(e.event_type is wfkit.EventType.WorkflowExecutionCancelRequested for e in history):
             return
         await handle.cancel(request["req"])
 

@@ -11,38 +11,59 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from wfkit._analytics import _queries, _report, _transfer
 from wfkit._history._history import History
-from wfkit._store._schema import ANALYTIC_VIEWS, SCHEMA_VERSION
-from wfkit._store._store import _open_error, refuse_stored_code
-from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreLockedError
+from wfkit._history._summary import RunSummary
+from wfkit._store._schema import ANALYTIC_VIEWS
+from wfkit._store._store import _open_error, schema_version
+from wfkit.errors import NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError
+
+if TYPE_CHECKING:
+    from wfkit._engine._engine import Engine
 
 __all__ = ["Histories", "open_histories"]
+
 
 _ALIAS = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESERVED = {"main", "temp", "system", "memory", "information_schema", "pg_catalog"}
 
 
 class Histories:
-    """wfkit histories opened read-only for analysis (from `wfkit.open_histories`).
+    """wfkit histories for analysis: files opened read-only (`wfkit.open_histories`) or a live engine's (`engine.histories`).
 
-    Has the engine's analysis methods (`sql`, `stats`, `slowest`, `failures`, `compare`, `export`,
-    `report`, `history`); `databases` maps each attached alias to its file.
+    The one implementation of `sql`, `stats`, `slowest`, `failures`, `compare`, `runs`, `history`,
+    `export` and `report`; `databases` maps each attached alias to its file.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, databases: dict[str, str]) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, databases: dict[str, str], *, engine: Engine | None = None) -> None:
         self._con = con
+        self._engine = engine
+        self._closed = False
         self.databases = databases
         """Alias -> file, for each attached file (query one with `SELECT ... FROM alias.events`)."""
 
+    @classmethod
+    def of_engine(cls, engine: Engine) -> Histories:
+        """The histories in a live engine's file, queried through the engine (closing them leaves the engine open)."""
+        return cls(None, {"main": engine.store.path or ":memory:"}, engine=engine)
+
+    @property
+    def closed(self) -> bool:
+        """True once closed (over a live engine: once the engine is)."""
+        return self._engine.closed if self._engine is not None else self._closed
+
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
         """Run SQL over the histories with bound parameters; returns a DuckDB relation (`.df()`, `.pl()`, `.arrow()`)."""
+        if self._engine is not None:
+            return self._engine.sql(query, params)
+        assert self._con is not None
         return self._con.sql(query, params=params) if params is not None else self._con.sql(query)
 
     def stats(self, by: str = "activity") -> duckdb.DuckDBPyRelation:
@@ -69,9 +90,23 @@ class Histories:
         """The run id for a run id, a workflow id (its latest run) or a unique run-id prefix."""
         return _queries.resolve_run(self, ident)
 
-    def history(self, ident: str) -> History:
+    def history(self, ident: str | None = None, *, run_id: str | None = None) -> History:
         """The history of a run (run id, workflow id for its latest run, or run-id prefix)."""
-        return _queries.load_history(self, self.resolve(ident))
+        target = run_id or ident
+        if target is None:
+            raise ValueError("history() needs a run id or a workflow id")
+        return _queries.load_history(self, self.resolve(target))
+
+    def run_summaries(self, limit: int = 50) -> list[RunSummary]:
+        """The most recent runs, newest first, for monitors (from the `workflows` table)."""
+        query = (
+            "SELECT run_id, workflow_id, workflow_type, status, epoch_us(start_time) / 1e6 AS start_time,"
+            " epoch_us(close_time) / 1e6 AS close_time, history_length, task_queue, parent_workflow_id"
+            " FROM workflows ORDER BY start_time DESC, run_id LIMIT ?"
+        )
+        relation = self.sql(query, [int(limit)])
+        names, now = relation.columns, time.time()
+        return [RunSummary.from_row(dict(zip(names, row, strict=True)), now) for row in relation.fetchall()]
 
     def export(
         self,
@@ -91,8 +126,10 @@ class Histories:
         return _report.write_report(self, run_id, path, _queries.load_history(self, run_id))
 
     def close(self) -> None:
-        """Detach every file."""
-        self._con.close()
+        """Detach every file (over a live engine: nothing to do, the engine keeps its file)."""
+        self._closed = True
+        if self._con is not None:
+            self._con.close()
 
     def __enter__(self) -> Histories:
         return self
@@ -170,14 +207,8 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
                 f"{path} is open in this process (an Engine holds it): query it through that engine (engine.sql, engine.stats, engine.export, ...)"
             ) from None
         raise StoreCorruptError(f"{path}: cannot open as a DuckDB database ({str(exc).strip().splitlines()[0]})") from None
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [alias]).fetchall()}
-    if not {"wfkit_schema", "events", "workflows"} <= tables:
-        others = ", ".join(sorted(tables)[:5]) or "none"
-        raise NotAWfkitDatabaseError(f"{path} is a DuckDB database but not a wfkit one (it has tables: {others})")
-    refuse_stored_code(con, str(path), alias, macros=False)
-    version = con.execute(f"SELECT max(version) FROM {alias}.wfkit_schema").fetchall()[0][0]
-    if version is not None and int(version) > SCHEMA_VERSION:
-        raise SchemaVersionError(f"{path} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
+    if schema_version(con, str(path), alias, macros=False) == 0:
+        raise NotAWfkitDatabaseError(f"{path} is a DuckDB database but not a wfkit one (it has no tables)")
 
 
 def _open_export(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> tuple[str, str]:

@@ -73,7 +73,7 @@ def render_report(history: History, summary: dict[str, Any], activities: Sequenc
 def _figures(history: History) -> tuple[dict[str, str], dict[str, str]]:
     """Plotly figures as JSON text, by name; and notes for figures that could not be drawn."""
     try:
-        from wfkit import plot  # the plotting layer (and plotly) loads only when a report is written
+        import wfkit.plot as plot  # the plotting layer (and plotly) loads only when a report is written
     except ImportError as exc:
         note = f"figures are unavailable: {exc}"
         return {}, {"timeline": note, "graph": note}

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from wfkit._analytics._queries import Source
-from wfkit._history._events import EventType
+from wfkit._history._events import CLOSE_STATUS, EventType
 from wfkit._store._schema import SCHEMA_VERSION
 from wfkit._store._store import Store
 from wfkit._version import __version__
@@ -311,21 +311,16 @@ def _check_histories(store: Store) -> None:
         raise HistoryFormatError(f"cannot import run {run_id}: {problem}; nothing was imported")
 
 
+_STATUS_CASE = " ".join(f"WHEN '{event.value}' THEN '{status}'" for event, status in CLOSE_STATUS.items())
+
 # A `workflows` row rebuilt from a run's events, for runs the export has no row for.
-_DERIVED_WORKFLOWS = """
+_DERIVED_WORKFLOWS = f"""
 SELECT
     s.run_id,
     s.attributes->>'$.workflow_id',
     s.attributes->>'$.workflow_type',
     s.attributes->>'$.task_queue',
-    CASE c.event_type
-        WHEN 'WorkflowExecutionCompleted' THEN 'Completed'
-        WHEN 'WorkflowExecutionFailed' THEN 'Failed'
-        WHEN 'WorkflowExecutionCanceled' THEN 'Canceled'
-        WHEN 'WorkflowExecutionTerminated' THEN 'Terminated'
-        WHEN 'WorkflowExecutionContinuedAsNew' THEN 'ContinuedAsNew'
-        ELSE 'Running'
-    END,
+    CASE c.event_type {_STATUS_CASE} ELSE 'Running' END,
     s.attributes->'$.input',
     c.attributes->'$.result',
     c.attributes->'$.failure',

@@ -6,21 +6,22 @@ import asyncio
 import collections
 import contextvars
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wfkit._activity import ActivityInfo, _ActivityContext, _current
-from wfkit._definitions import ActivityDefinition, RetryPolicy, default_registry
+from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, default_registry
+from wfkit._engine._clock import Cancellable, Clock
+from wfkit._engine._ledger import LiveRun, RunLedger
+from wfkit._engine._timers import Timers
+from wfkit._engine._writer import Writer
 from wfkit._faults import fault
 from wfkit._history._events import ATTEMPT_RETRYING, EventType
 from wfkit._history._failure import failure_from_exception
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import ENGINE_RESTART, ActivityState
 from wfkit.errors import PayloadError
-
-if TYPE_CHECKING:
-    from wfkit._engine._engine import Engine, _Run
 
 __all__ = ["ActivityRunner", "TaskQueue"]
 
@@ -47,20 +48,21 @@ class TaskQueue:
 class _Queue:
     """A task queue's live state: running count, waiting attempts, a token bucket for the rate limit."""
 
-    def __init__(self, name: str, config: TaskQueue) -> None:
+    def __init__(self, name: str, config: TaskQueue, clock: Clock) -> None:
         self.name = name
         self.config = config
         self.running = 0
-        self.waiting: collections.deque[tuple[_Run, int]] = collections.deque()
+        self.waiting: collections.deque[tuple[LiveRun, int]] = collections.deque()
+        self._clock = clock
         self._tokens = 1.0 if config.rate_limit else 0.0
-        self._refilled = time.monotonic()
+        self._refilled = clock.now()
         self.wakeup_armed = False
 
     def try_acquire(self) -> bool:
         if self.running >= self.config.max_concurrency:
             return False
         if self.config.rate_limit:
-            now = time.monotonic()
+            now = self._clock.now()
             self._tokens = min(1.0, self._tokens + (now - self._refilled) * self.config.rate_limit)
             self._refilled = now
             if self._tokens < 1.0:
@@ -80,11 +82,85 @@ class _TimedOut(Exception):  # noqa: N818 - internal signal
         self.kind = kind
 
 
+class _Deadlines:
+    """The timeouts one attempt must keep, watched on the engine clock (so a FakeClock skips them)."""
+
+    def __init__(self, deadline: float | None, deadline_kind: str, deadline_seconds: float, heartbeat_timeout: float | None) -> None:
+        self.deadline = deadline
+        self.deadline_kind = deadline_kind
+        self.deadline_seconds = deadline_seconds
+        self.heartbeat_timeout = heartbeat_timeout
+
+    @classmethod
+    def of(cls, act: ActivityState, now: float) -> _Deadlines | None:
+        start_to_close = act.options.get("start_to_close")
+        schedule_to_close = act.options.get("schedule_to_close")
+        heartbeat_timeout = act.options.get("heartbeat_timeout")
+        deadline, kind, seconds = None, "", 0.0
+        if schedule_to_close:
+            deadline, kind, seconds = act.scheduled_time + schedule_to_close, "ScheduleToClose", float(schedule_to_close)
+        if start_to_close and (deadline is None or now + start_to_close < deadline):
+            deadline, kind, seconds = now + start_to_close, "StartToClose", float(start_to_close)
+        if deadline is None and not heartbeat_timeout:
+            return None
+        return cls(deadline, kind, seconds, heartbeat_timeout or None)
+
+    async def run(self, future: asyncio.Future[Any], ctx: _ActivityContext, clock: Clock) -> Any:
+        """The attempt's result, or `_TimedOut` once a deadline passes (the attempt is then cancelled)."""
+        expired: list[_TimedOut] = []
+        armed: list[Cancellable] = []
+
+        def check() -> None:
+            now = clock.now()
+            if self.heartbeat_timeout and now - ctx.last_heartbeat >= self.heartbeat_timeout:
+                expired.append(_TimedOut("Heartbeat", self.heartbeat_timeout))
+            elif self.deadline is not None and now >= self.deadline:
+                expired.append(_TimedOut(self.deadline_kind, self.deadline_seconds))
+            if expired:
+                future.cancel()
+            elif not future.done():
+                arm()
+
+        def arm() -> None:
+            due = [self.deadline] if self.deadline is not None else []
+            if self.heartbeat_timeout:
+                due.append(ctx.last_heartbeat + self.heartbeat_timeout)
+            armed[:] = [clock.call_at(min(due), check)]
+
+        arm()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if expired:
+                raise expired[0] from None
+            raise
+        finally:
+            for timer in armed:
+                timer.cancel()
+
+
 class ActivityRunner:
     """Starts attempts when their queue has room, runs them, and records how each ended."""
 
-    def __init__(self, engine: Engine, queues: dict[str, TaskQueue], default: TaskQueue, max_threads: int) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        *,
+        ledger: RunLedger,
+        writer: Writer,
+        timers: Timers,
+        clock: Clock,
+        converter: PayloadConverter,
+        registry: Registry,
+        queues: dict[str, TaskQueue],
+        default: TaskQueue,
+        max_threads: int,
+    ) -> None:
+        self._ledger = ledger
+        self._writer = writer
+        self._timers = timers
+        self._clock = clock
+        self._converter = converter
+        self._registry = registry
         self._configs = dict(queues)
         self._default = default
         self._queues: dict[str, _Queue] = {}
@@ -95,7 +171,7 @@ class ActivityRunner:
         """The live queue of that name (created with default limits on first use)."""
         queue = self._queues.get(name)
         if queue is None:
-            queue = self._queues[name] = _Queue(name, self._configs.get(name, self._default))
+            queue = self._queues[name] = _Queue(name, self._configs.get(name, self._default), self._clock)
         return queue
 
     def configure(self, name: str, config: TaskQueue) -> None:
@@ -104,12 +180,12 @@ class ActivityRunner:
         if name in self._queues:
             self._queues[name].config = config
 
-    def _queue_of(self, run: _Run, act: ActivityState) -> _Queue:
+    def _queue_of(self, run: LiveRun, act: ActivityState) -> _Queue:
         return self.queue(act.options.get("task_queue") or run.task_queue or "default")
 
     #### Scheduling ####
 
-    def schedule(self, run: _Run, seq: int) -> None:
+    def schedule(self, run: LiveRun, seq: int) -> None:
         """Start the activity's next attempt now if its queue has room, else queue it."""
         act = run.state.activities.get(seq)
         if act is None:
@@ -121,19 +197,19 @@ class ActivityRunner:
             queue.waiting.append((run, seq))
             self._arm_rate_wakeup(queue)
 
-    def _start_attempt(self, run: _Run, act: ActivityState, queue: _Queue) -> None:
+    def _start_attempt(self, run: LiveRun, act: ActivityState, queue: _Queue) -> None:
         attempt = act.attempt + 1
-        self._engine._record(
+        self._writer.record(
             run,
             E.ActivityTaskStarted,
             {"activity_id": act.seq, "activity_type": act.activity_type, "scheduled_event_id": act.scheduled_event_id, "attempt": attempt},
         )
         # The attempt runs only once its start is durable, so a crash can never hide an attempt.
-        self._engine._after_commit(run, lambda: self._launch(run, act.seq, attempt, queue))
+        self._writer.after_commit(run, lambda: self._launch(run, act.seq, attempt, queue))
 
-    def _launch(self, run: _Run, seq: int, attempt: int, queue: _Queue) -> None:
+    def _launch(self, run: LiveRun, seq: int, attempt: int, queue: _Queue) -> None:
         act = run.state.activities.get(seq)
-        if not self._engine._is_live(run) or act is None or act.attempt != attempt:
+        if not self._ledger.is_live(run) or act is None or act.attempt != attempt:
             self._release(queue)
             return
         task = asyncio.get_running_loop().create_task(self._run_attempt(run, act, attempt, queue))
@@ -147,7 +223,7 @@ class ActivityRunner:
         while queue.waiting:
             run, seq = queue.waiting[0]
             act = run.state.activities.get(seq)
-            if not self._engine._is_live(run) or act is None or act.running:
+            if not self._ledger.is_live(run) or act is None or act.running:
                 queue.waiting.popleft()
                 continue
             if not queue.try_acquire():
@@ -164,25 +240,24 @@ class ActivityRunner:
                 queue.wakeup_armed = False
                 self._pump(queue)
 
-            asyncio.get_running_loop().call_later(queue.seconds_to_next_token(), wake)
+            self._clock.call_at(self._clock.now() + queue.seconds_to_next_token(), wake)
 
-    def cancel(self, run: _Run, seq: int) -> None:
+    def cancel(self, run: LiveRun, seq: int) -> None:
         """Stop a running attempt (async activities are cancelled; threads are abandoned)."""
         task = self._tasks.pop((run.run_id, seq), None)
         if task is not None:
             task.cancel()
 
-    def abandon_run(self, run: _Run) -> None:
+    def abandon_run(self, run: LiveRun) -> None:
         """Cancel every running attempt of a run that closed."""
         for seq in list(run.state.activities):
             self.cancel(run, seq)
 
-    def resume(self, run: _Run) -> None:
+    def resume(self, run: LiveRun) -> None:
         """After a restart: retry attempts that were cut short, re-arm retries, start what never started."""
-        engine = self._engine
         for act in list(run.state.activities.values()):
             if act.running:
-                engine._record(run, E.ActivityTaskTimedOut, self._attempt_end(act, act.attempt) | {
+                self._writer.record(run, E.ActivityTaskTimedOut, self._attempt_end(act, act.attempt) | {
                     "retry_state": ATTEMPT_RETRYING,
                     "timeout_type": ENGINE_RESTART,
                     "next_retry_delay": 0.0,
@@ -194,20 +269,19 @@ class ActivityRunner:
             else:
                 self.schedule(run, act.seq)
 
-    def _arm_retry(self, run: _Run, seq: int, when: float) -> None:
+    def _arm_retry(self, run: LiveRun, seq: int, when: float) -> None:
         def due() -> None:
             act = run.state.activities.get(seq)
-            if self._engine._is_live(run) and act is not None and act.retry_at is not None:
+            if self._ledger.is_live(run) and act is not None and act.retry_at is not None:
                 self.schedule(run, seq)
 
-        self._engine._call_at(run, when, due)
+        self._timers.call_at(run, when, due)
 
     #### Running an attempt ####
 
-    async def _run_attempt(self, run: _Run, act: ActivityState, attempt: int, queue: _Queue) -> None:
-        engine = self._engine
+    async def _run_attempt(self, run: LiveRun, act: ActivityState, attempt: int, queue: _Queue) -> None:
         key = (run.run_id, act.seq)
-        started = time.monotonic()
+        started = self._clock.now()
         outcome: Any = None
         error: BaseException | None = None
         try:
@@ -222,66 +296,42 @@ class ActivityRunner:
         self._tasks.pop(key, None)
         self._release(queue)
         current = run.state.activities.get(act.seq)
-        if engine._closing or not engine._is_live(run) or current is None or current.attempt != attempt or not current.running:
+        if not self._ledger.is_live(run) or current is None or current.attempt != attempt or not current.running:
             return  # abandoned: cancelled, run closed, or engine reloaded the run
         if error is None:
             fault("activity_completed")
             try:
-                payload = engine.converter.to_payload(outcome)
+                payload = self._converter.to_payload(outcome)
             except PayloadError as exc:
                 error = PayloadError(f"activity {act.activity_type} returned a value that cannot be stored: {exc}")
             else:
-                engine._record(run, E.ActivityTaskCompleted, self._attempt_end(act, attempt) | {"result": payload})
-                engine._mark_dirty(run)
+                self._writer.record(run, E.ActivityTaskCompleted, self._attempt_end(act, attempt) | {"result": payload})
+                self._ledger.mark_dirty(run)
                 return
-        self._record_failure(run, act, attempt, error, time.monotonic() - started)
+        self._record_failure(run, act, attempt, error, self._clock.now() - started)
 
-    async def _invoke(self, run: _Run, act: ActivityState, attempt: int) -> Any:
-        engine = self._engine
+    async def _invoke(self, run: LiveRun, act: ActivityState, attempt: int) -> Any:
         # Activities defined with the plain decorator live in the default registry even when the
         # engine was given its own registry for workflows.
-        definition = engine.registry.activity(act.activity_type) or default_registry.activity(act.activity_type)
+        definition = self._registry.activity(act.activity_type) or default_registry.activity(act.activity_type)
         if definition is None:
             raise LookupError(f"activity {act.activity_type!r} is not registered in this process (define it, or pass it to Engine.open)")
         hints = definition.param_hints()
-        args = [engine.converter.from_payload(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(act.args)]
+        args = [self._converter.from_payload(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(act.args)]
         info = ActivityInfo(act.activity_type, act.seq, attempt, run.workflow_id, run.run_id, f"{run.run_id}:{act.seq}")
-        ctx = _ActivityContext(info)
-        start_to_close = act.options.get("start_to_close")
-        schedule_to_close = act.options.get("schedule_to_close")
-        heartbeat_timeout = act.options.get("heartbeat_timeout")
-        deadline = None
-        if schedule_to_close:
-            deadline = act.scheduled_time + schedule_to_close
-        if start_to_close:
-            local = engine.clock.now() + start_to_close
-            deadline = local if deadline is None else min(deadline, local)
-        if deadline is None and not heartbeat_timeout and definition.is_async:
-            # No timeout to watch: run the coroutine in this task (one task and no asyncio.wait per attempt).
+        ctx = _ActivityContext(info, self._clock.now)
+        watch = _Deadlines.of(act, self._clock.now())
+        if watch is None and definition.is_async:
+            # No timeout to watch: run the coroutine in this task (one task and no timer per attempt).
             token = _current.set(ctx)
             try:
                 return await definition.fn(*args)
             finally:
                 _current.reset(token)
         future = self._spawn(definition, args, ctx)
-        while True:
-            waits = []
-            if deadline is not None:
-                waits.append(deadline - engine.clock.now())
-            if heartbeat_timeout:
-                waits.append(ctx.last_heartbeat + heartbeat_timeout - time.monotonic())
-            timeout = max(0.0, min(waits)) if waits else None
-            done, _ = await asyncio.wait({future}, timeout=timeout)
-            if done:
-                return future.result()
-            if heartbeat_timeout and time.monotonic() - ctx.last_heartbeat >= heartbeat_timeout:
-                future.cancel()
-                raise _TimedOut("Heartbeat", heartbeat_timeout)
-            if deadline is not None and engine.clock.now() >= deadline:
-                future.cancel()
-                if schedule_to_close and deadline == act.scheduled_time + schedule_to_close:
-                    raise _TimedOut("ScheduleToClose", schedule_to_close)
-                raise _TimedOut("StartToClose", float(start_to_close or 0))
+        if watch is None:
+            return await future
+        return await watch.run(future, ctx, self._clock)
 
     def _spawn(self, definition: ActivityDefinition[Any, Any], args: list[Any], ctx: _ActivityContext) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -292,8 +342,7 @@ class ActivityRunner:
             return context.run(loop.create_task, definition.fn(*args))
         return loop.run_in_executor(self._threads, context.run, definition.fn, *args)
 
-    def _record_failure(self, run: _Run, act: ActivityState, attempt: int, error: BaseException, elapsed: float) -> None:
-        engine = self._engine
+    def _record_failure(self, run: LiveRun, act: ActivityState, attempt: int, error: BaseException, elapsed: float) -> None:
         policy = RetryPolicy.from_dict(act.options.get("retry_policy") or {})
         failure = failure_from_exception(error)
         if isinstance(error, PayloadError):
@@ -315,17 +364,17 @@ class ActivityRunner:
         else:
             delay = policy.delay_after(counted)
             schedule_to_close = act.options.get("schedule_to_close")
-            if schedule_to_close and engine.clock.now() + delay >= act.scheduled_time + schedule_to_close:
+            if schedule_to_close and self._clock.now() + delay >= act.scheduled_time + schedule_to_close:
                 attrs["retry_state"] = "Timeout"
             else:
                 attrs["retry_state"] = ATTEMPT_RETRYING
                 attrs["next_retry_delay"] = delay
-                event = engine._record(run, event_type, attrs)
+                event = self._writer.record(run, event_type, attrs)
                 logger.info("activity %s attempt %d failed after %.3fs, retrying in %gs: %s", act.activity_type, attempt, elapsed, delay, failure["message"])
                 self._arm_retry(run, act.seq, event.event_time + delay)
                 return
-        engine._record(run, event_type, attrs)
-        engine._mark_dirty(run)
+        self._writer.record(run, event_type, attrs)
+        self._ledger.mark_dirty(run)
 
     @staticmethod
     def _attempt_end(act: ActivityState, attempt: int) -> dict[str, Any]:

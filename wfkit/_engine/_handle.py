@@ -1,26 +1,47 @@
-"""`WorkflowHandle`: what `Engine.start` and `Engine.get_handle` return."""
+"""`WorkflowHandle`: what `Engine.start` and `Engine.get_handle` return, over a small typed back-end."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from wfkit._history._events import EventType
+from wfkit._engine import _extensions
+from wfkit._history._events import Event, EventType
+from wfkit._history._summary import RunSummary
 from wfkit._html import status_card_html
 from wfkit.errors import WorkflowFailedError
 
-if TYPE_CHECKING:
-    from wfkit._engine._engine import Engine
-
-__all__ = ["WorkflowHandle"]
+__all__ = ["RunControl", "WorkflowHandle"]
 
 E = EventType
+
+
+class RunControl(Protocol):
+    """What a handle needs from the engine that made it."""
+
+    async def wait_closed(self, run_id: str) -> tuple[Event, str]:
+        """The closing event of a run and its workflow type, waiting for it if the run is open."""
+        ...
+
+    def decode_result(self, payload: Any, workflow_type: str) -> Any:
+        """A run's stored result as its workflow's return annotation asks."""
+        ...
+
+    async def signal(self, run_id: str, name: str, payload: Any) -> None: ...
+
+    async def query(self, run_id: str, name: str, args: tuple[Any, ...]) -> Any: ...
+
+    async def cancel(self, run_id: str, reason: str) -> None: ...
+
+    async def terminate(self, run_id: str, reason: str) -> None: ...
+
+    def describe(self, run_id: str) -> RunSummary: ...
 
 
 class WorkflowHandle:
     """A reference to one workflow run: wait for its result, signal it, query it, cancel it."""
 
-    def __init__(self, engine: Engine, workflow_id: str, run_id: str) -> None:
-        self._engine = engine
+    def __init__(self, control: RunControl, workflow_id: str, run_id: str) -> None:
+        self._control = control
         self.workflow_id = workflow_id
         """The workflow id."""
         self.run_id = run_id
@@ -34,13 +55,13 @@ class WorkflowHandle:
         """
         run_id = self.run_id
         while True:
-            closing, workflow_type = await self._engine._wait_closed(run_id)
+            closing, workflow_type = await self._control.wait_closed(run_id)
             attrs = closing.attributes
             if closing.event_type is E.WorkflowExecutionContinuedAsNew:
                 run_id = str(attrs["new_run_id"])
                 continue
             if closing.event_type is E.WorkflowExecutionCompleted:
-                return self._engine.converter.from_payload(attrs["result"], self._engine._result_hint(workflow_type))
+                return self._control.decode_result(attrs["result"], workflow_type)
             failure = attrs.get("failure") or {}
             if closing.event_type is E.WorkflowExecutionFailed:
                 message = f"workflow {self.workflow_id} failed: {failure.get('type', '')}: {failure.get('message', '')}"
@@ -54,47 +75,30 @@ class WorkflowHandle:
 
     async def signal(self, name: str, payload: Any = None) -> None:
         """Send a signal; returns once it is recorded. The workflow receives it with `wfkit.wait_signal(name)`."""
-        await self._engine._signal(self.run_id, name, payload)
+        await self._control.signal(self.run_id, name, payload)
 
     async def query(self, name: str, *args: Any) -> Any:
         """Ask the workflow's query handler `name`; answered from its state, nothing is recorded."""
-        return await self._engine._query(self.run_id, name, args)
+        return await self._control.query(self.run_id, name, args)
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: `asyncio.CancelledError` is raised inside it, and it may clean up."""
-        await self._engine._cancel(self.run_id, reason)
+        await self._control.cancel(self.run_id, reason)
 
     async def terminate(self, reason: str = "") -> None:
         """End the run at once, without running any more workflow code."""
-        await self._engine._terminate(self.run_id, reason)
+        await self._control.terminate(self.run_id, reason)
 
-    def describe(self) -> dict[str, Any]:
-        """Status, type, start time, history length and current activities of the run."""
-        return self._engine._describe(self.run_id)
-
-    def summary(self) -> dict[str, Any]:
-        """`describe()` plus the elapsed time, for status cards."""
-        info = self.describe()
-        start, close = info.get("start_time"), info.get("close_time")
-        if start is not None:
-            info["elapsed"] = (close if close is not None else self._engine.clock.now()) - start
-        return info
+    def describe(self) -> RunSummary:
+        """Status, type, start time, elapsed time, history length and current activities of the run."""
+        return self._control.describe(self.run_id)
 
     def __repr__(self) -> str:
         return f"WorkflowHandle(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"
 
     def _repr_html_(self) -> str:
-        return status_card_html(self.summary())
+        return status_card_html(self.describe())
 
     def _ipython_display_(self) -> None:
-        # The one place the engine reaches up to the UI: a handle shown in a notebook is a live card.
-        try:
-            from wfkit.ui import status_card
-        except ImportError:  # no ipywidgets: fall back to the static card
-            from IPython.display import HTML, display
-
-            display(HTML(self._repr_html_()))  # type: ignore[no-untyped-call]
-            return
-        from IPython.display import display
-
-        display(status_card(self))  # type: ignore[no-untyped-call]
+        # Shown in a notebook, a handle is a live card: the notebook layer installs how to draw one.
+        _extensions.hook("display_handle")(self)

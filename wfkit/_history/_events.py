@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ATTEMPT_RETRYING", "Event", "EventType"]
+__all__ = ["ATTEMPT_RETRYING", "CLOSE_STATUS", "CLOSING_EVENTS", "Event", "EventType"]
 
 #: `retry_state` of an activity failure or timeout after which another attempt follows.
 #: Temporal keeps only an activity's last attempt; wfkit records every attempt and marks
@@ -59,6 +59,15 @@ CLOSING_EVENTS = frozenset(
         EventType.WorkflowExecutionContinuedAsNew,
     }
 )
+
+#: The `workflows.status` a run gets from its closing event (the one status map: engine, store, analytics and imports use it).
+CLOSE_STATUS: dict[EventType, str] = {
+    EventType.WorkflowExecutionCompleted: "Completed",
+    EventType.WorkflowExecutionFailed: "Failed",
+    EventType.WorkflowExecutionCanceled: "Canceled",
+    EventType.WorkflowExecutionTerminated: "Terminated",
+    EventType.WorkflowExecutionContinuedAsNew: "ContinuedAsNew",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from wfkit._history._payload import JsonPayload, payload_json
 from wfkit._store._schema import ANALYTIC_VIEWS, MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreLockedError
 
-__all__ = ["RunClose", "RunRow", "Store", "refuse_stored_code"]
+__all__ = ["RunClose", "RunRow", "Store", "refuse_stored_code", "schema_version"]
 
 _EVENT_COLUMNS = ("run_id", "event_id", "event_time", "event_type", "activity_id", "timer_id", "child_id", "activity_type", "attempt", "attributes")
 _RUN_COLUMNS = (
@@ -407,24 +407,40 @@ def _use_wfkit_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ANALYTIC_VIEWS.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
 
 
+def schema_version(con: duckdb.DuckDBPyConnection, target: str, catalog: str, *, macros: bool = True) -> int:
+    """The wfkit schema version of the database `catalog` (0: empty), after the checks every open makes.
+
+    Raises:
+        StoreCorruptError: the table list cannot be read.
+        NotAWfkitDatabaseError: it holds other tables, or SQL code wfkit would run (see `refuse_stored_code`).
+        SchemaVersionError: a newer wfkit wrote it.
+    """
+    try:
+        query = "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main'"
+        tables = {row[0] for row in con.execute(query, [catalog]).fetchall()}
+    except duckdb.Error as exc:
+        raise StoreCorruptError(f"{target}: cannot read the table list ({_first_line(exc)})") from None
+    if not tables:
+        return 0
+    if "wfkit_schema" not in tables:
+        others = ", ".join(sorted(tables - WFKIT_TABLES)[:5]) or ", ".join(sorted(tables))
+        raise NotAWfkitDatabaseError(f"{target} is a DuckDB database but not a wfkit one (it has tables: {others})")
+    refuse_stored_code(con, target, catalog, macros=macros)
+    # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open and refuses `con.sql` until it is finished.
+    quoted = '"' + catalog.replace('"', '""') + '"'
+    row = con.execute(f"SELECT max(version) FROM {quoted}.wfkit_schema").fetchall()[0]
+    version = int(row[0]) if row and row[0] is not None else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{target} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
+    return version
+
+
 def _migrate(con: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:
     try:
-        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
         database = str(con.execute("SELECT current_database()").fetchall()[0][0])
     except duckdb.Error as exc:
         raise StoreCorruptError(f"{target}: cannot read the table list ({_first_line(exc)})") from None
-    if tables and "wfkit_schema" not in tables:
-        others = ", ".join(sorted(tables - WFKIT_TABLES)[:5]) or ", ".join(sorted(tables))
-        raise NotAWfkitDatabaseError(f"{target} is a DuckDB database but not a wfkit one (it has tables: {others})")
-    if tables:
-        refuse_stored_code(con, target, database)
-    version = 0
-    if tables:
-        # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open and refuses `con.sql` until it is finished.
-        row = con.execute("SELECT max(version) FROM wfkit_schema").fetchall()[0]
-        version = int(row[0]) if row and row[0] is not None else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(f"{target} has wfkit schema version {version}, newer than this wfkit ({SCHEMA_VERSION}); upgrade wfkit")
+    version = schema_version(con, target, database)
     if version == SCHEMA_VERSION:
         _use_wfkit_views(con)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -84,7 +85,6 @@ async def import_into(engine: Engine, source: Any, *, progress: bool = True) -> 
     """Import every Temporal history file of `source` into `engine`'s store; see `Engine.import_temporal`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    engine._check_open()
     files = history_files(source)
     report = ImportReport()
     loop = asyncio.get_running_loop()
@@ -95,7 +95,7 @@ async def import_into(engine: Engine, source: Any, *, progress: bool = True) -> 
             bar.update(task, description=path.name)
             try:
                 loaded = await loop.run_in_executor(None, load, path)
-                appended = await loop.run_in_executor(engine._db_thread, store_loaded, engine.store, loaded)
+                appended = await engine.in_store_thread(functools.partial(store_loaded, loaded=loaded))
             except (HistoryFormatError, WfkitError) as exc:
                 logger.warning("%s", exc)
                 report.errors[str(path)] = exc

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wfkit._history._events import Event, EventType
+from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._history import History
 from wfkit.errors import HistoryFormatError
 from wfkit.temporal._fields import EVENT_FIELDS, EVENT_TYPES
@@ -38,14 +38,8 @@ E = EventType
 #: `workflows.status` of an imported run that was still open on Temporal (the engine never resumes it).
 RUNNING_ON_TEMPORAL = "RunningOnTemporal"
 
-_CLOSE_STATUS = {
-    "WorkflowExecutionCompleted": "Completed",
-    "WorkflowExecutionFailed": "Failed",
-    "WorkflowExecutionCanceled": "Canceled",
-    "WorkflowExecutionTerminated": "Terminated",
-    "WorkflowExecutionContinuedAsNew": "ContinuedAsNew",
-    "WorkflowExecutionTimedOut": "TimedOut",
-}
+# wfkit's status map, plus the closing event Temporal has and wfkit's own runs never record.
+_CLOSE_STATUS = {event.value: status for event, status in CLOSE_STATUS.items()} | {"WorkflowExecutionTimedOut": "TimedOut"}
 
 # Enum fields whose values the legacy dialect writes without their prefix (as temporalio's
 # `WorkflowHistory.from_json` fixes them): (prefix, path below the event; "*" = every object).

@@ -58,7 +58,6 @@ async def pull(
         async with Engine.open(db) as engine:
             return await pull(client, query, db=engine, limit=limit)
     engine = db
-    engine._check_open()
     loop = asyncio.get_running_loop()
     report = PullReport()
     async for execution in client.list_workflows(query, limit=limit):
@@ -72,7 +71,7 @@ async def pull(
         name = f"temporal:{execution.id}/{execution.run_id}"
         convert = functools.partial(load, history.to_json_dict(), workflow_id=execution.id, run_id=execution.run_id, name=name)
         loaded = await loop.run_in_executor(None, convert)
-        report.events += await loop.run_in_executor(engine._db_thread, store_loaded, engine.store, loaded)
+        report.events += await engine.in_store_thread(functools.partial(store_loaded, loaded=loaded))
         report.fetched.append(execution.run_id)
         for key, count in loaded.unknown.items():
             report.unknown[key] = report.unknown.get(key, 0) + count

@@ -17,6 +17,7 @@ import collections
 import contextvars
 import datetime
 import random
+import time
 import types
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -262,7 +263,7 @@ class _ForwardingContext(_ActivityContext):
 
     def __init__(self, info: ActivityInfo, forward: Callable[[Any], None]) -> None:
         self._forward: Callable[[Any], None] | None = None
-        super().__init__(info)
+        super().__init__(info, time.monotonic)  # Temporal's server watches heartbeat timeouts, not this clock
         self._forward = forward
 
     @property  # type: ignore[override]

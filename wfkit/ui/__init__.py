@@ -14,16 +14,18 @@ from typing import Any
 
 import ipywidgets as w
 
+from wfkit._engine._handle import WorkflowHandle
 from wfkit._replay._session import ReplaySession
 from wfkit.errors import WfkitError
 from wfkit.ui._debugger import Debugger
 from wfkit.ui._launcher import Launcher, WorkflowForm, launcher
 from wfkit.ui._monitor import Monitor, StatusCard
+from wfkit.ui._source import RunSource
 
-__all__ = ["Debugger", "Launcher", "Monitor", "StatusCard", "WorkflowForm", "debugger", "launcher", "monitor", "status_card"]
+__all__ = ["Debugger", "Launcher", "Monitor", "RunSource", "StatusCard", "WorkflowForm", "debugger", "launcher", "monitor", "status_card"]
 
 
-def monitor(engine: Any, *, refresh: float = 0.5, limit: int = 50) -> Monitor:
+def monitor(engine: RunSource, *, refresh: float = 0.5, limit: int = 50) -> Monitor:
     """A live table of runs (status, type, start, duration, current activity), refreshed every `refresh` seconds
     without blocking the kernel, with a progress bar per running workflow; selecting a run shows its timeline
     and buttons to debug, signal, cancel and fork it."""
@@ -46,6 +48,6 @@ def debugger(source: Any, workflow_id: str | None = None, *, workflows: Any = No
         return w.HTML(f"<div style='color:#b71c1c'><b>wfkit debugger:</b> {html.escape(str(exc))}</div>")
 
 
-def status_card(handle: Any) -> StatusCard:
+def status_card(handle: WorkflowHandle) -> StatusCard:
     """A small live status card of a run (type, id, status, current activity, elapsed)."""
     return StatusCard(handle)

@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from wfkit._definitions import WorkflowDefinition
+from wfkit._engine._engine import Engine
 from wfkit.ui._forms import Field, field_for
 
 __all__ = ["Launcher", "launcher"]
@@ -18,7 +19,7 @@ __all__ = ["Launcher", "launcher"]
 class WorkflowForm(w.VBox):  # type: ignore[misc]
     """The form of one workflow: its fields, a workflow id, a Start button and a message line."""
 
-    def __init__(self, engine: Any, definition: WorkflowDefinition[Any, Any], on_started: Any = None) -> None:
+    def __init__(self, engine: Engine, definition: WorkflowDefinition[Any, Any], on_started: Any = None) -> None:
         self.engine = engine
         self.definition = definition
         self.fields: list[Field] = [field_for(p.name, definition.hints.get(p.name, Any), p.default) for p in definition.signature.parameters.values()]
@@ -74,14 +75,14 @@ class WorkflowForm(w.VBox):  # type: ignore[misc]
 class Launcher(w.Tab):  # type: ignore[misc]
     """One tab per registered workflow."""
 
-    def __init__(self, engine: Any, on_started: Any = None) -> None:
+    def __init__(self, engine: Engine, on_started: Any = None) -> None:
         self.forms = {name: WorkflowForm(engine, d, on_started) for name, d in sorted(engine.registry.workflows().items())}
         super().__init__(children=list(self.forms.values()))
         for index, name in enumerate(self.forms):
             self.set_title(index, name)
 
 
-def launcher(engine: Any, *, on_started: Any = None) -> Launcher:
+def launcher(engine: Engine, *, on_started: Any = None) -> Launcher:
     """A form per registered workflow: fields from the signature and type hints, defaults filled in, a Start button.
 
     Invalid input shows an error next to its field and starts nothing. `on_started(handle)` is

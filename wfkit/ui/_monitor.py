@@ -11,32 +11,37 @@ from typing import Any
 import ipywidgets as w
 import plotly.graph_objects as go
 
+from wfkit._engine._engine import Engine
+from wfkit._engine._handle import WorkflowHandle
+from wfkit._history._summary import RunSummary
 from wfkit._html import status_card_html
 from wfkit.plot import timeline
+from wfkit.ui._source import RunSource
 
 __all__ = ["Monitor", "StatusCard"]
 
 _ICONS = {"Running": "●", "Completed": "✔", "Failed": "✖", "Canceled": "⊘", "Terminated": "■", "ContinuedAsNew": "↻"}
 
 
-def _row_label(run: dict[str, Any]) -> str:
-    start = datetime.datetime.fromtimestamp(run["start_time"], tz=datetime.timezone.utc).strftime("%H:%M:%S")
-    current = ", ".join(run.get("current_activities") or [])
-    return (
-        f"{_ICONS.get(run['status'], '?')} {run['status']:<10} {run['workflow_type']:<14} {run['workflow_id']:<28} {start}  {run['duration']:7.2f}s  {current}"
-    )
+def _row_label(run: RunSummary) -> str:
+    start = datetime.datetime.fromtimestamp(run.start_time or 0.0, tz=datetime.timezone.utc).strftime("%H:%M:%S")
+    current = ", ".join(run.current_activities)
+    return f"{_ICONS.get(run.status, '?')} {run.status:<10} {run.workflow_type:<14} {run.workflow_id:<28} {start}  {run.elapsed or 0.0:7.2f}s  {current}"
 
 
 class Monitor(w.VBox):  # type: ignore[misc]
-    """Runs, newest first, refreshed while they progress; select one for its timeline, debugger and actions."""
+    """Runs, newest first, refreshed while they progress; select one for its timeline, debugger and actions.
+
+    Over an `Engine` the actions (debug, signal, cancel, fork) are live; over `Histories` the monitor only reads.
+    """
 
     _task: asyncio.Task[None] | None = None
 
-    def __init__(self, engine: Any, *, refresh: float = 0.5, limit: int = 50) -> None:
+    def __init__(self, engine: RunSource, *, refresh: float = 0.5, limit: int = 50) -> None:
         self.engine = engine
         self.limit = limit
         self.interval = refresh
-        self.runs: list[dict[str, Any]] = []
+        self.runs: list[RunSummary] = []
         self.table = w.Select(options=[], rows=12, layout=w.Layout(width="100%"))
         self.table.add_class("wfkit-runs")
         self.progress = w.VBox()
@@ -56,7 +61,7 @@ class Monitor(w.VBox):  # type: ignore[misc]
             self._task = None  # no running loop (plain script): refresh by hand
 
     async def _poll(self) -> None:
-        while not getattr(self.engine, "_closed", False):
+        while not self.engine.closed:
             await asyncio.sleep(self.interval)
             self.refresh()
 
@@ -68,54 +73,56 @@ class Monitor(w.VBox):  # type: ignore[misc]
 
     def refresh(self) -> None:
         """Reload the run list and progress bars (cheap: one small query plus in-memory state)."""
-        if getattr(self.engine, "_closed", False):
+        if self.engine.closed:
             self.message.value = "<i>the engine is closed</i>"
             return
         self.runs = self.engine.run_summaries(self.limit)
         selected = self.table.value
         self.table.unobserve(self._on_select, names="value")
         try:
-            self.table.options = [(_row_label(r), r["run_id"]) for r in self.runs]
-            if selected in {r["run_id"] for r in self.runs}:
+            self.table.options = [(_row_label(r), r.run_id) for r in self.runs]
+            if selected in {r.run_id for r in self.runs}:
                 self.table.value = selected
         finally:
             self.table.observe(self._on_select, names="value")
         bars = []
         for run in self.runs:
-            if run["status"] != "Running":
+            if run.status != "Running":
                 continue
-            total = max(1, run.get("activities_total") or 0)
-            bar = w.IntProgress(value=run.get("activities_done") or 0, max=total, description=run["workflow_id"][:20], style={"description_width": "160px"})
-            bars.append(
-                w.HBox(
-                    [bar, w.Label(f"{run.get('activities_done') or 0}/{run.get('activities_total') or 0} activities · {', '.join(run['current_activities'])}")]
-                )
-            )
+            done, total = run.activities_done or 0, run.activities_total or 0
+            bar = w.IntProgress(value=done, max=max(1, total), description=run.workflow_id[:20], style={"description_width": "160px"})
+            bars.append(w.HBox([bar, w.Label(f"{done}/{total} activities · {', '.join(run.current_activities)}")]))
         self.progress.children = bars
 
     def _on_select(self, change: dict[str, Any]) -> None:
-        run = next((r for r in self.runs if r["run_id"] == change["new"]), None)
+        run = next((r for r in self.runs if r.run_id == change["new"]), None)
         if run is not None:
             self.show(run)
 
-    def show(self, run: dict[str, Any]) -> None:
+    def show(self, run: RunSummary) -> None:
         """Open the detail panel of a run: its timeline, actions and a Debug button."""
-        history = self.engine.history(run_id=run["run_id"])
+        history = self.engine.history(run_id=run.run_id)
         figure = go.FigureWidget(timeline(history))
+        title = w.HTML(status_card_html(run))
+        engine = self.engine
+        if not isinstance(engine, Engine):  # read-only histories: no actions
+            self.detail.children = [title, figure]
+            return
+        live = run.status == "Running"
         debug = w.Button(description="debug", icon="bug")
-        cancel = w.Button(description="cancel", icon="stop", disabled=run["status"] != "Running")
+        cancel = w.Button(description="cancel", icon="stop", disabled=not live)
         fork_at = w.BoundedIntText(value=len(history), min=1, max=max(1, len(history)), description="fork at event", style={"description_width": "100px"})
         fork = w.Button(description="fork", icon="code-branch")
         signal_name = w.Text(placeholder="signal name", layout=w.Layout(width="160px"))
         signal_payload = w.Text(placeholder="payload (JSON)", layout=w.Layout(width="200px"))
-        send = w.Button(description="signal", icon="paper-plane", disabled=run["status"] != "Running")
+        send = w.Button(description="signal", icon="paper-plane", disabled=not live)
         debugger_box = w.VBox()
 
         def open_debugger(_: Any) -> None:
             from wfkit._replay._session import ReplaySession
             from wfkit.ui._debugger import Debugger
 
-            session = ReplaySession(self.engine.history(run_id=run["run_id"]), workflows=list(self.engine.registry.workflows().values()))
+            session = ReplaySession(engine.history(run_id=run.run_id), workflows=list(engine.registry.workflows().values()))
             debugger_box.children = [Debugger(session)]
 
         def signal(_: Any) -> None:
@@ -124,13 +131,12 @@ class Monitor(w.VBox):  # type: ignore[misc]
             except json.JSONDecodeError as exc:
                 self.message.value = f"<span style='color:#c62828'>payload is not JSON: {html.escape(exc.msg)}</span>"
                 return
-            self._act(self.engine.get_handle(run["workflow_id"], run["run_id"]).signal(signal_name.value.strip(), payload), "signal sent")
+            self._act(engine.get_handle(run.workflow_id, run.run_id).signal(signal_name.value.strip(), payload), "signal sent")
 
         debug.on_click(open_debugger)
-        cancel.on_click(lambda _: self._act(self.engine.get_handle(run["workflow_id"], run["run_id"]).cancel("from the monitor"), "cancel requested"))
-        fork.on_click(lambda _: self._act(self.engine.fork(run["run_id"], at_event=fork_at.value, id=f"{run['workflow_id']}-fork-{len(self.runs)}"), "forked"))
+        cancel.on_click(lambda _: self._act(engine.get_handle(run.workflow_id, run.run_id).cancel("from the monitor"), "cancel requested"))
+        fork.on_click(lambda _: self._act(engine.fork(run.run_id, at_event=fork_at.value, id=f"{run.workflow_id}-fork-{len(self.runs)}"), "forked"))
         send.on_click(signal)
-        title = w.HTML(status_card_html({**run, "elapsed": run["duration"]}))
         self.detail.children = [title, w.HBox([debug, cancel, fork_at, fork]), w.HBox([signal_name, signal_payload, send]), figure, debugger_box]
 
     def _act(self, coro: Any, done_text: str) -> None:
@@ -147,8 +153,8 @@ class Monitor(w.VBox):  # type: ignore[misc]
 class StatusCard(w.HTML):  # type: ignore[misc]
     """A run's status card that refreshes itself until the run closes."""
 
-    def __init__(self, handle: Any, *, refresh: float = 0.5) -> None:
-        super().__init__(value=status_card_html(handle.summary()))
+    def __init__(self, handle: WorkflowHandle, *, refresh: float = 0.5) -> None:
+        super().__init__(value=status_card_html(handle.describe()))
         self.handle = handle
         try:
             self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._poll(refresh))
@@ -159,9 +165,9 @@ class StatusCard(w.HTML):  # type: ignore[misc]
         while True:
             await asyncio.sleep(interval)
             try:
-                summary = self.handle.summary()
+                summary = self.handle.describe()
             except Exception:  # noqa: BLE001 - the engine closed; keep the last card
                 return
             self.value = status_card_html(summary)
-            if summary.get("status") != "Running":
+            if summary.status != "Running":
                 return

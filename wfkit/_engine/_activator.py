@@ -1,0 +1,213 @@
+"""The activator: runs that have news get a workflow task; the commands their code returns become events.
+
+A workflow task is `WorkflowTaskScheduled` + `WorkflowTaskStarted`, the activation (the jobs the
+code has not seen yet) run on the activation thread, then `WorkflowTaskCompleted` and one event
+per command, all in the same batch, so an activation is durable wholly or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from wfkit._definitions import Registry, WorkflowDefinition
+from wfkit._engine._activation import ActivationThread, _Activation
+from wfkit._engine._activities import ActivityRunner
+from wfkit._engine._ledger import LiveRun, RunLedger
+from wfkit._engine._lifecycle import RunLifecycle
+from wfkit._engine._timers import Timers
+from wfkit._engine._writer import Writer
+from wfkit._history._commands import (
+    Activation,
+    CancelTimer,
+    CancelWorkflow,
+    Command,
+    CompleteWorkflow,
+    ContinueAsNew,
+    FailWorkflow,
+    RecordMarker,
+    RequestCancelActivity,
+    ScheduleActivity,
+    StartChildWorkflow,
+    StartTimer,
+)
+from wfkit._history._events import Event, EventType
+from wfkit._history._failure import failure_from_exception
+from wfkit._history._payload import PayloadConverter
+from wfkit._history._state import command_to_event, event_to_job
+from wfkit._runtime._driver import instance_for_history, replay_into
+from wfkit._runtime._instance import WorkflowInstance
+from wfkit.errors import NondeterminismError
+
+__all__ = ["Activator"]
+
+logger = logging.getLogger("wfkit.engine")
+E = EventType
+
+
+class Activator:
+    """Activates dirty runs in batches and turns what their code decided into events and effects."""
+
+    def __init__(
+        self,
+        *,
+        ledger: RunLedger,
+        writer: Writer,
+        timers: Timers,
+        activities: ActivityRunner,
+        lifecycle: RunLifecycle,
+        registry: Registry,
+        converter: PayloadConverter,
+        deadlock_timeout: float,
+    ) -> None:
+        self._ledger = ledger
+        self._writer = writer
+        self._timers = timers
+        self._activities = activities
+        self._lifecycle = lifecycle
+        self._registry = registry
+        self._converter = converter
+        self.thread = ActivationThread(deadlock_timeout)
+
+    async def activate_dirty(self) -> None:
+        """Activate every dirty run: their workflow code runs on the activation thread, in one batch."""
+        while True:
+            runs = self._ledger.take_dirty()
+            if not runs:
+                return
+            tasks = []
+            for run in runs:
+                if not self._ledger.is_live(run) or run.state.closed:
+                    continue
+                try:
+                    task = self._prepare(run)
+                except Exception as exc:  # noqa: BLE001 - a bug here must cost one run, never the engine
+                    self._fail(run, exc)
+                    continue
+                if task is not None:
+                    tasks.append(task)
+            if tasks:
+                await self.thread.run(tasks)
+                for task in tasks:
+                    self._finish(task)
+
+    #### Instances ####
+
+    def new_instance(self, definition: WorkflowDefinition[Any, Any], events: Sequence[Event], run: LiveRun | None = None) -> WorkflowInstance:
+        """An instance of `definition` for a run whose history starts with `events[0]` (not replayed yet)."""
+        if run is None:
+            return instance_for_history(definition, events, converter=self._converter)
+        return instance_for_history(
+            definition,
+            events,
+            converter=self._converter,
+            run_id=run.run_id,
+            workflow_id=run.workflow_id,
+            task_queue=run.task_queue,
+            parent_workflow_id=run.parent_workflow_id,
+        )
+
+    def build_instance(self, run: LiveRun) -> bool:
+        """Give the run an instance of its current code, replayed up to now; False if it cannot run."""
+        definition = self._registry.workflow(run.workflow_type)
+        if definition is None:
+            if not run.waiting_for_code:
+                logger.warning("run %s (%s): workflow %r is not registered; waiting for its code", run.run_id, run.workflow_id, run.workflow_type)
+            run.waiting_for_code = True
+            return False
+        instance = self.new_instance(definition, run.events, run)
+        try:
+            replay_into(instance, run.events, run.run_id)
+        except NondeterminismError as exc:
+            self._block(run, exc)
+            return False
+        run.instance = instance
+        return True
+
+    def _block(self, run: LiveRun, exc: NondeterminismError) -> None:
+        run.blocked = str(exc)
+        self._writer.record(run, E.WorkflowTaskScheduled, {})
+        self._writer.record(run, E.WorkflowTaskStarted, {})
+        self._writer.record(run, E.WorkflowTaskFailed, {"cause": "Nondeterminism", "failure": failure_from_exception(exc)})
+        logger.error("%s", exc)
+        warnings.warn(f"wfkit: {exc}", RuntimeWarning, stacklevel=2)
+
+    #### One workflow task ####
+
+    def _prepare(self, run: LiveRun) -> _Activation | None:
+        if not run.state.unactivated or run.blocked or run.waiting_for_code:
+            return None
+        if run.instance is None and not self.build_instance(run):
+            return None
+        assert run.instance is not None
+        jobs = [job for job in map(event_to_job, run.state.unactivated) if job is not None]
+        scheduled = self._writer.record(run, E.WorkflowTaskScheduled, {})
+        started = self._writer.record(run, E.WorkflowTaskStarted, {"scheduled_event_id": scheduled.event_id})
+        return _Activation(run, run.instance, Activation(started.event_time, jobs), scheduled.event_id, started.event_id)
+
+    def _finish(self, task: _Activation) -> None:
+        run: LiveRun = task.run
+        if not self._ledger.is_live(run) or run.state.closed or run.instance is not task.instance:
+            return
+        try:
+            if task.stuck is not None:
+                self._block_stuck(run, task.stuck)
+                return
+            commands = task.commands if task.error is None else [FailWorkflow(failure_from_exception(task.error))]
+            if task.error is not None:
+                logger.error("run %s: workflow task crashed: %s", run.run_id, task.error)
+            self._writer.record(run, E.WorkflowTaskCompleted, {"scheduled_event_id": task.scheduled_id, "started_event_id": task.started_id})
+            for command in commands:
+                if run.state.closed:
+                    break
+                self._apply(run, command)
+        except Exception as exc:  # noqa: BLE001 - a bug here must cost one run, never the engine
+            self._fail(run, exc)
+
+    def _fail(self, run: LiveRun, exc: Exception) -> None:
+        logger.exception("run %s: activation failed", run.run_id)
+        if self._ledger.is_live(run) and not run.state.closed:
+            self._lifecycle.close(run, E.WorkflowExecutionFailed, {"failure": failure_from_exception(exc)})
+
+    def _block_stuck(self, run: LiveRun, where: str) -> None:
+        """The workflow's code blocked its activation thread: fail the workflow task and leave the run for fixed code."""
+        message = f"workflow {run.workflow_type} ({run.workflow_id}) blocked for more than {self.thread.timeout:g}s at {where}"
+        message += "; workflow code must not block (use await wfkit.sleep, and do I/O in activities). Re-define the workflow to retry."
+        run.blocked = message
+        run.instance = None
+        failure = {"type": "DeadlockDetected", "message": message, "stack": where, "non_retryable": False}
+        self._writer.record(run, E.WorkflowTaskFailed, {"cause": "DeadlockDetected", "failure": failure})
+        logger.error("%s", message)
+        warnings.warn(f"wfkit: {message}", RuntimeWarning, stacklevel=2)
+
+    def _apply(self, run: LiveRun, command: Command) -> None:
+        event_type, attrs = command_to_event(command)
+        match command:
+            case ScheduleActivity(seq=seq):
+                self._writer.record(run, event_type, attrs)
+                self._activities.schedule(run, seq)
+            case RequestCancelActivity(seq=seq):
+                act = run.state.activities.get(seq)
+                self._writer.record(run, event_type, attrs)
+                if act is not None:
+                    canceled = {"activity_id": seq, "activity_type": act.activity_type, "scheduled_event_id": act.scheduled_event_id}
+                    self._writer.record(run, E.ActivityTaskCanceled, canceled)
+                    self._activities.cancel(run, seq)
+            case StartTimer(seq=seq, duration=duration):
+                event = self._writer.record(run, event_type, attrs)
+                self._writer.after_commit(run, lambda: self._timers.arm(run, seq, event.event_time + duration))
+            case CancelTimer(seq=seq):
+                self._writer.record(run, event_type, attrs)
+                self._timers.cancel(run, seq)
+            case StartChildWorkflow():
+                initiated = self._writer.record(run, event_type, attrs)
+                self._lifecycle.start_child(run, command, initiated)
+            case RecordMarker():
+                self._writer.record(run, event_type, attrs)
+            case CompleteWorkflow() | FailWorkflow() | CancelWorkflow() | ContinueAsNew():
+                self._lifecycle.close(run, event_type, attrs)
+
+    def close(self) -> None:
+        self.thread.close()

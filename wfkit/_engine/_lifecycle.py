@@ -1,0 +1,167 @@
+"""Runs begin and end here: starting runs (top-level, child, continued-as-new, forked), closing them, telling parents."""
+
+from __future__ import annotations
+
+import random
+import uuid
+import warnings
+from typing import Any
+
+from wfkit._engine._activities import ActivityRunner
+from wfkit._engine._ledger import LiveRun, RunLedger
+from wfkit._engine._timers import Timers
+from wfkit._engine._writer import Writer
+from wfkit._history._commands import StartChildWorkflow
+from wfkit._history._events import CLOSE_STATUS, Event, EventType
+from wfkit._history._failure import failure_from_exception
+from wfkit._history._state import fork_point
+from wfkit._store._store import RunClose, RunRow
+from wfkit.errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+
+__all__ = ["RunLifecycle"]
+
+E = EventType
+
+
+class RunLifecycle:
+    """Creates live runs with their start event and `workflows` row, and closes them with theirs."""
+
+    def __init__(self, ledger: RunLedger, writer: Writer, timers: Timers, activities: ActivityRunner) -> None:
+        self._ledger = ledger
+        self._writer = writer
+        self._timers = timers
+        self._activities = activities
+
+    def start(
+        self,
+        workflow_type: str,
+        workflow_id: str,
+        args: list[Any],
+        task_queue: str,
+        *,
+        run_id: str | None = None,
+        parent: tuple[LiveRun, int] | None = None,
+        continued_from: LiveRun | None = None,
+    ) -> LiveRun:
+        """A new run, recorded (`WorkflowExecutionStarted` and its `workflows` row) and queued for its first activation."""
+        run = LiveRun(run_id or uuid.uuid4().hex, workflow_id, workflow_type, task_queue, random.getrandbits(63))
+        if parent is not None:
+            run.parent_run_id, run.parent_workflow_id, run.parent_child_id = parent[0].run_id, parent[0].workflow_id, parent[1]
+        elif continued_from is not None:
+            run.parent_run_id, run.parent_workflow_id = continued_from.parent_run_id, continued_from.parent_workflow_id
+            run.parent_child_id = continued_from.parent_child_id
+        self._ledger.add(run)
+        continued_from_run_id = continued_from.run_id if continued_from else None
+        started = self._writer.record(
+            run,
+            E.WorkflowExecutionStarted,
+            {
+                "workflow_type": workflow_type,
+                "workflow_id": workflow_id,
+                "input": args,
+                "task_queue": task_queue,
+                "random_seed": run.seed,
+                "parent_run_id": run.parent_run_id,
+                "parent_workflow_id": run.parent_workflow_id,
+                "parent_child_id": run.parent_child_id,
+                "continued_from_run_id": continued_from_run_id,
+            },
+        )
+        row = RunRow(
+            run.run_id, workflow_id, workflow_type, task_queue, args, started.event_time,
+            parent_run_id=run.parent_run_id, parent_workflow_id=run.parent_workflow_id, continued_from_run_id=continued_from_run_id,
+        )  # fmt: skip
+        self._writer.add_run(run, row)
+        self._ledger.mark_dirty(run)
+        return run
+
+    def fork(self, source_run_id: str, at_event: int | None, *, workflow_id: str | None) -> LiveRun:
+        """A new run whose history is a copy of the source's up to `at_event` (its lineage fields rewritten)."""
+        source = self._ledger.find(source_run_id)
+        store = self._writer.store
+        events = list(source.events) if source is not None else store.load_events(source_run_id)
+        if not events:
+            raise WorkflowNotFoundError(f"no run with run id {source_run_id!r}")
+        cut = fork_point(events, len(events) if at_event is None else at_event)
+        if at_event is not None and cut != at_event:
+            message = f"wfkit: event {at_event} of run {source_run_id} is not a resume point; forking after event {cut} instead"
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if workflow_id is None:
+            stored = store.get_run(source_run_id) if source is None else None
+            workflow_id = source.workflow_id if source is not None else str(stored["workflow_id"] if stored else events[0].attributes.get("workflow_id"))
+        existing = self._ledger.by_workflow_id.get(workflow_id)
+        if existing is not None:
+            raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
+        first = events[0].attributes
+        workflow_type = str(first.get("workflow_type"))
+        task_queue = str(first.get("task_queue") or "default")
+        run = LiveRun(uuid.uuid4().hex, workflow_id, workflow_type, task_queue, int(first.get("random_seed") or 0))
+        lineage = {"workflow_id": workflow_id, "forked_from_run_id": source_run_id, "parent_run_id": None, "parent_workflow_id": None, "parent_child_id": None}
+        copied = [Event(1, E.WorkflowExecutionStarted, events[0].event_time, {**first, **lineage}), *events[1:cut]]
+        for event in copied:
+            run.state.apply(event)
+        run.events = copied
+        self._ledger.add(run)
+        row = RunRow(run.run_id, workflow_id, workflow_type, task_queue, first.get("input"), events[0].event_time, forked_from_run_id=source_run_id)
+        self._writer.add_run(run, row, copied)
+        return run
+
+    def close(self, run: LiveRun, event_type: EventType, attrs: dict[str, Any]) -> None:
+        """Record the run's closing event, stop its open work, and tell whoever waits once it is durable."""
+        new_run_id = uuid.uuid4().hex if event_type is E.WorkflowExecutionContinuedAsNew else None
+        if new_run_id is not None:
+            attrs = {**attrs, "new_run_id": new_run_id}
+        closing = self._writer.record(run, event_type, attrs)
+        status = CLOSE_STATUS[event_type]
+        self._writer.close_run(RunClose(run.run_id, status, attrs.get("result"), attrs.get("failure"), closing.event_time, len(run.events)))
+        self._ledger.closing_recorded(run)
+        self._activities.abandon_run(run)
+        if new_run_id is None:
+            # As Temporal's default parent-close policy: children do not outlive their parent.
+            for child in run.state.children.values():
+                child_run = self._ledger.runs.get(child.run_id or "")
+                if child_run is not None:
+                    self.close(child_run, E.WorkflowExecutionTerminated, {"reason": f"parent workflow {run.workflow_id} closed"})
+        self._timers.cancel_run(run)
+        run.instance = None
+        if new_run_id is not None:
+            self.start(run.workflow_type, run.workflow_id, attrs["input"], run.task_queue, run_id=new_run_id, continued_from=run)
+        else:
+            self._notify_parent(run, closing)
+        self._writer.after_commit(None, lambda: self._ledger.closed_durably(run, closing))
+
+    def start_child(self, parent: LiveRun, command: StartChildWorkflow, initiated: Event) -> None:
+        running = self._ledger.by_workflow_id.get(command.workflow_id)
+        if running is not None:
+            failure = failure_from_exception(WorkflowAlreadyStartedError(command.workflow_id, running.run_id))
+            self._writer.record(parent, E.ChildWorkflowExecutionFailed, {"child_id": command.seq, "initiated_event_id": initiated.event_id, "failure": failure})
+            self._ledger.mark_dirty(parent)
+            return
+        child = self.start(command.workflow_type, command.workflow_id, command.args, command.task_queue or parent.task_queue, parent=(parent, command.seq))
+        self._writer.record(
+            parent,
+            E.ChildWorkflowExecutionStarted,
+            {"child_id": command.seq, "initiated_event_id": initiated.event_id, "workflow_id": child.workflow_id, "run_id": child.run_id},
+        )
+
+    def _notify_parent(self, child: LiveRun, closing: Event) -> None:
+        parent = self._ledger.runs.get(child.parent_run_id or "")
+        if parent is None or child.parent_child_id is None:
+            return
+        state = parent.state.children.get(child.parent_child_id)
+        if state is None:
+            return
+        base = {"child_id": child.parent_child_id, "initiated_event_id": state.initiated_event_id, "workflow_id": child.workflow_id, "run_id": child.run_id}
+        match closing.event_type:
+            case E.WorkflowExecutionCompleted:
+                self._writer.record(parent, E.ChildWorkflowExecutionCompleted, base | {"result": closing.attributes.get("result")})
+            case E.WorkflowExecutionCanceled:
+                failure = {"type": "Canceled", "message": "child workflow was cancelled", "stack": "", "non_retryable": True}
+                self._writer.record(parent, E.ChildWorkflowExecutionCanceled, base | {"failure": failure})
+            case E.WorkflowExecutionTerminated:
+                reason = closing.attributes.get("reason", "")
+                failure = {"type": "Terminated", "message": f"child workflow was terminated: {reason}", "stack": "", "non_retryable": True}
+                self._writer.record(parent, E.ChildWorkflowExecutionFailed, base | {"failure": failure})
+            case _:
+                self._writer.record(parent, E.ChildWorkflowExecutionFailed, base | {"failure": closing.attributes.get("failure")})
+        self._ledger.mark_dirty(parent)

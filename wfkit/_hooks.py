@@ -1,0 +1,50 @@
+"""The engine conveniences that interface layers provide, installed into the engine's registration point.
+
+The engine never imports an interface (docs/architecture.md); `import wfkit` runs this module,
+which installs analytics (`engine.histories`), Temporal import/export and a handle's live card.
+The Temporal and notebook pieces are imported only when used: they pull in rich, ipywidgets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from wfkit._analytics._histories import Histories
+from wfkit._engine import _extensions
+from wfkit._history._history import History
+
+if TYPE_CHECKING:
+    from wfkit._engine._engine import Engine
+    from wfkit._engine._handle import WorkflowHandle
+
+__all__: list[str] = []
+
+
+async def _import_temporal(engine: Engine, source: Any, *, progress: bool = True) -> Any:
+    from wfkit.temporal._import import import_into  # rich, only when importing
+
+    return await import_into(engine, source, progress=progress)
+
+
+def _export_temporal(history: History, path: str | os.PathLike[str]) -> Any:
+    from wfkit.temporal._export import export_history
+
+    return export_history(history, path)
+
+
+def _display_handle(handle: WorkflowHandle) -> None:
+    from IPython.display import HTML, display  # only ever called by IPython
+
+    try:
+        from wfkit.ui import status_card  # ipywidgets: the live card
+    except ImportError:  # no ipywidgets: the static card
+        display(HTML(handle._repr_html_()))  # type: ignore[no-untyped-call]
+        return
+    display(status_card(handle))  # type: ignore[no-untyped-call]
+
+
+_extensions.install("histories", Histories.of_engine)
+_extensions.install("import_temporal", _import_temporal)
+_extensions.install("export_temporal", _export_temporal)
+_extensions.install("display_handle", _display_handle)
