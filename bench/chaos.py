@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Chaos benchmark: 500 SIGKILLs of a worker running a mixed ETL load, at random moments and at every
-fault point, with the engine's invariants checked after every restart (tests/chaos.py).
+fault point, with the engine's invariants checked after every restart (tests/support/chaos.py).
 
 Prints the tally: kills (by mode), recoveries, violations (must be 0), and what the load did.
 Exits 1 if any invariant was violated.
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.chaos
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support.chaos
 
-from tests import chaos
+from tests.support import chaos
 
 
 def main() -> int:

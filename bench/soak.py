@@ -199,7 +199,7 @@ async def soak(db: Path, runs: int, concurrency: int, window: int, memory_limit:
                             "rss_max_mb": round(max(rss_seen), 1),
                             "python_blocks_k": round(sys.getallocatedblocks() / 1000, 1),
                             "duckdb_mb": round(duckdb_mb(engine), 1),
-                            "open_runs": len(engine._runs),
+                            "open_runs": engine.health().open_runs,
                             "file_mb": round(sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 2**20, 1),
                         }
                     )
@@ -214,7 +214,8 @@ async def soak(db: Path, runs: int, concurrency: int, window: int, memory_limit:
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-        held = len(engine._runs) + len(engine._closing_runs) + len(engine._close_waiters) + len(engine._timers)
+        health = engine.health()
+        held = health.open_runs + health.closing_runs + health.close_waiters + health.armed_timers
         events = engine.sql("SELECT count(*) FROM events").fetchall()[0][0]
         lengths = engine.sql("SELECT sum(history_length) FROM workflows").fetchall()[0][0]
         by_status = dict(engine.sql("SELECT status, count(*) FROM workflows GROUP BY 1 ORDER BY 1").fetchall())
