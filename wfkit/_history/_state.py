@@ -149,7 +149,7 @@ def _request_cancel_workflow(attrs: dict[str, Any]) -> Job | None:
 
 
 def _activity_completed(attrs: dict[str, Any]) -> Job | None:
-    return ResolveActivity(attrs["activity_id"], "completed", result=attrs.get("result"))
+    return ResolveActivity(attrs["activity_id"], "completed", attrs.get("result"))
 
 
 def _activity_failed(attrs: dict[str, Any]) -> Job | None:
@@ -239,7 +239,7 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
         if et is task_started:
             if current is not None:
                 yield current
-            current = RecordedActivation(Activation(event.event_time, jobs, replaying=True), event, [], job_events)
+            current = RecordedActivation(Activation(event.event_time, jobs, True, []), event, [], job_events)
             job_events, jobs, completed = [], [], False
         elif et is task_completed:
             completed = True
