@@ -86,6 +86,7 @@ class _Definition(Generic[P, R]):
     hints: dict[str, Any] = field(init=False, repr=False)
     _plain_arity: int = field(init=False, repr=False)
     _param_hints: list[Any] = field(init=False, repr=False)
+    _return_hint: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.signature, self.hints = _signature_hints(self.fn)
@@ -94,14 +95,14 @@ class _Definition(Generic[P, R]):
         params = self.signature.parameters.values()
         self._plain_arity = len(self.signature.parameters) if all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) else -1
         self._param_hints = [self.hints.get(p.name, Any) for p in params]
+        hint = self.hints.get("return", Any)
+        # Read for every result the workflow receives, so worked out once.
+        self._return_hint = typing.get_args(hint)[-1] if typing.get_origin(hint) in (Awaitable, typing.Coroutine) else hint
 
     @property
     def return_hint(self) -> Any:
-        """The return annotation (Any when missing)."""
-        hint = self.hints.get("return", Any)
-        if typing.get_origin(hint) in (Awaitable, typing.Coroutine):
-            return typing.get_args(hint)[-1]
-        return hint
+        """The return annotation (Any when missing; `T` for an annotation of `Awaitable[T]` or `Coroutine[..., T]`)."""
+        return self._return_hint
 
     def param_hints(self) -> list[Any]:
         """Type hints of the positional parameters, in order."""
@@ -143,7 +144,7 @@ class ActivityDefinition(_Definition[P, R]):
             cached = self.__dict__.get("_options")
             if cached is None:
                 cached = self.__dict__["_options"] = self._options({})
-            return dict(cached)
+            return cached.copy()
         return self._options(overrides)
 
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +162,10 @@ class ActivityDefinition(_Definition[P, R]):
         runtime = _Runtime.maybe_current()
         if runtime is None:
             return self.fn(*args, **kwargs)
-        positional = self.bind(args, kwargs)
-        return runtime.workflow_execute_activity(self, positional, self.options())  # type: ignore[return-value]
+        # Every activity call of every workflow: the plain call skips bind() and options()'s checks.
+        positional = args if not kwargs and len(args) == self._plain_arity else self.bind(args, kwargs)
+        options = self.__dict__.get("_options")
+        return runtime.workflow_execute_activity(self, positional, options.copy() if options is not None else self.options())  # type: ignore[return-value]
 
 
 @dataclass(eq=False)

@@ -100,10 +100,18 @@ class _Runtime(ABC):
     @staticmethod
     def maybe_current() -> _Runtime | None:
         """The runtime of the workflow running now, or None."""
-        loop = asyncio.events._get_running_loop()
-        if isinstance(loop, _Runtime):
-            return loop
-        return external_runtime.get() if loop is not None else None
+        loop = _get_running_loop()
+        if loop is None:
+            return None
+        # Asked on every activity call a workflow makes: remember per loop class whether it is a runtime
+        # (an ABC isinstance check costs a Python-level call each time).
+        cls = type(loop)
+        is_runtime = _IS_RUNTIME.get(cls)
+        if is_runtime is None:
+            is_runtime = _IS_RUNTIME[cls] = isinstance(loop, _Runtime)
+        if is_runtime:
+            return loop  # type: ignore[return-value]
+        return external_runtime.get()
 
     #### Runtime methods, alphabetical ####
 
@@ -143,6 +151,11 @@ class _Runtime(ABC):
     @abstractmethod
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any: ...
 
+
+_get_running_loop = asyncio.events._get_running_loop
+
+_IS_RUNTIME: dict[type, bool] = {}
+"""Per event loop class seen by `_Runtime.maybe_current`: whether it is a `_Runtime`."""
 
 #: A runtime that is not a wfkit loop, for wfkit code run by another engine's loop
 #: (`wfkit.temporal` sets it in the context of a temporalio workflow's tasks).

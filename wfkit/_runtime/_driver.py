@@ -77,9 +77,11 @@ def replay_into(
     count = 0
     for recorded in split_activations(events):
         commands = instance.activate(recorded.activation)
-        # Where an extra command would have been recorded: after this task's last command event.
-        last = recorded.commands[-1].event_id if recorded.commands else recorded.started_event.event_id + 1
-        check_commands(run_id, commands, recorded, last + 1)
+        expected = recorded.commands
+        if len(commands) != len(expected) or not all(map(command_matches, commands, expected)):
+            # Where an extra command would have been recorded: after this task's last command event.
+            last = expected[-1].event_id if expected else recorded.started_event.event_id + 1
+            check_commands(run_id, commands, recorded, last + 1)  # raises, naming the first difference
         if on_activation is not None:
             on_activation(recorded, commands)
         count += 1

@@ -13,9 +13,11 @@ import asyncio
 import collections
 import contextvars
 import datetime
+import functools
 import logging
 import random
 import uuid
+from asyncio import format_helpers
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,7 @@ from wfkit._history._commands import (
     ContinueAsNew,
     FailWorkflow,
     FireTimer,
+    Job,
     RecordMarker,
     RequestCancelActivity,
     RequestCancelWorkflow,
@@ -49,6 +52,8 @@ __all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
 
 logger = logging.getLogger("wfkit.workflow")
 
+_get_running_loop, _set_running_loop = asyncio.events._get_running_loop, asyncio.events._set_running_loop
+
 
 def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
@@ -62,6 +67,25 @@ class ContinueAsNewRequest(BaseException):
         self.args_ = args
 
 
+class _Handle(asyncio.Handle):
+    """An `asyncio.Handle` built without asyncio's debug check (the workflow loop is never in debug mode).
+
+    Every resolved activity, timer and task step goes through one, so its construction is on the
+    hot path of each activation.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...], loop: WorkflowInstance, context: contextvars.Context | None) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
 class _TimerHandle(asyncio.TimerHandle):
     def __init__(
         self, seq: int, when: float, callback: Callable[..., Any], args: tuple[Any, ...], loop: WorkflowInstance, context: contextvars.Context | None
@@ -73,12 +97,24 @@ class _TimerHandle(asyncio.TimerHandle):
 class _PendingCall:
     """An activity or child workflow awaiting its result."""
 
-    __slots__ = ("future", "hint", "name")
+    __slots__ = ("future", "hint", "name", "source")
 
-    def __init__(self, future: asyncio.Future[Any], hint: Any, name: str) -> None:
+    def __init__(self, future: asyncio.Future[Any], hint: Any, name: str, source: str) -> None:
         self.future = future
         self.hint = hint
         self.name = name
+        self.source = source
+        """How `received` names what it delivers: "activity:<name>" or "child:<name>"."""
+
+
+def _job_order(job: Job) -> int:
+    """Jobs apply in this order within one activation: start, then signals, then the rest."""
+    return 0 if isinstance(job, StartWorkflow) else 1 if isinstance(job, SignalWorkflow) else 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _source(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
 
 
 class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
@@ -106,7 +142,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._signals = SignalMailbox()
         self._query_handlers: dict[str, Callable[..., Any]] = {}
         self._patches: dict[str, bool] = {}
-        self._markers: collections.deque[dict[str, Any]] = collections.deque()
+        self._markers: list[dict[str, Any]] = []
         self._replaying = False
         self._main: asyncio.Task[Any] | None = None
         self._closed_command: Command | None = None
@@ -129,27 +165,29 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
 
     def activate(self, activation: Activation) -> list[Command]:
         """Apply the activation's jobs, run until every coroutine is blocked, return the commands issued."""
+        # Every workflow task of every run (and every replayed one) comes through here: keep it lean.
         self._time = activation.timestamp
         self._replaying = activation.replaying
-        self._markers = collections.deque(activation.recorded_markers)
+        self._markers = activation.recorded_markers  # read, never changed
         self._commands = []
-        jobs = sorted(activation.jobs, key=lambda j: 0 if isinstance(j, StartWorkflow) else 1 if isinstance(j, SignalWorkflow) else 2)
+        jobs = activation.jobs
+        if len(jobs) > 1:
+            jobs = sorted(jobs, key=_job_order)
         for job in jobs:
-            if self.done:
+            if self._closed_command is not None:
                 break
-            match job:
-                case StartWorkflow(args):
-                    self._apply_start_workflow(args)
-                case SignalWorkflow(name, payload):
-                    self._apply_signal_workflow(name, payload)
-                case ResolveActivity():
-                    self._apply_resolve_activity(job)
-                case FireTimer(seq):
-                    self._apply_fire_timer(seq)
-                case ResolveChild():
-                    self._apply_resolve_child(job)
-                case RequestCancelWorkflow():
-                    self._apply_request_cancel_workflow()
+            if isinstance(job, ResolveActivity):  # the common job first
+                self._apply_resolve_activity(job)
+            elif isinstance(job, FireTimer):
+                self._apply_fire_timer(job.seq)
+            elif isinstance(job, StartWorkflow):
+                self._apply_start_workflow(job.args)
+            elif isinstance(job, SignalWorkflow):
+                self._apply_signal_workflow(job.name, job.payload)
+            elif isinstance(job, ResolveChild):
+                self._apply_resolve_child(job)
+            elif isinstance(job, RequestCancelWorkflow):
+                self._apply_request_cancel_workflow()
         self._run_until_blocked()
         commands, self._commands = self._commands, []
         return commands
@@ -214,7 +252,15 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         if pending is None or pending.future.done():
             return
         if job.outcome == "completed":
-            self._resolve(pending, job.result, "activity")
+            # _resolve, inline: this is the job of almost every activation.
+            payload = job.result
+            try:
+                value = None if payload is None else self.converter.from_payload(payload, pending.hint)
+            except PayloadError as exc:
+                pending.future.set_exception(exc)
+                return
+            self.received.append((pending.source, value))
+            pending.future.set_result(value)
         else:
             failure = job.failure or {}
             message = f"activity {pending.name} {job.outcome.replace('_', ' ')}: {failure.get('type', '')}: {failure.get('message', '')}"
@@ -225,7 +271,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         if pending is None or pending.future.done():
             return
         if job.outcome == "completed":
-            self._resolve(pending, job.result, "child")
+            self._resolve(pending, job.result)
         else:
             failure = job.failure or {}
             message = f"child workflow {pending.name} {job.outcome}: {failure.get('type', '')}: {failure.get('message', '')}"
@@ -252,11 +298,13 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         raise ContinueAsNewRequest(args)
 
     async def workflow_execute_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        payloads = self._encode_args(args, f"activity {definition.name}")
-        seq = self._next_seq("activity")
-        future: asyncio.Future[Any] = self.create_future()
-        self._activities[seq] = _PendingCall(future, definition.return_hint, definition.name)
-        self._command(ScheduleActivity(seq, definition.name, payloads, options))
+        name = definition.name
+        payloads = self._encode_args(args, "activity", name)
+        self._seq["activity"] = seq = self._seq["activity"] + 1
+        future: asyncio.Future[Any] = asyncio.Future(loop=self)
+        self._activities[seq] = _PendingCall(future, definition.return_hint, name, _source("activity", name))
+        if self._closed_command is None:  # what _command checks
+            self._commands.append(ScheduleActivity(seq, name, payloads, options))
         try:
             return await future
         except asyncio.CancelledError:
@@ -265,11 +313,11 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
             raise
 
     async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any:
-        payloads = self._encode_args(args, f"child workflow {definition.name}")
+        payloads = self._encode_args(args, "child workflow", definition.name)
         seq = self._next_seq("child")
         child_id = workflow_id or f"{self.info.workflow_id}/{definition.name}-{seq}"
         future: asyncio.Future[Any] = self.create_future()
-        self._children[seq] = _PendingCall(future, definition.return_hint, definition.name)
+        self._children[seq] = _PendingCall(future, definition.return_hint, definition.name, _source("child", definition.name))
         self._command(StartChildWorkflow(seq, definition.name, child_id, payloads, definition.task_queue))
         return await future
 
@@ -334,18 +382,20 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     def _decode(self, payload: Payload, hint: Any) -> Any:
         return self.converter.from_payload(payload, hint)
 
-    def _encode_args(self, args: tuple[Any, ...], what: str) -> list[Payload]:
+    def _encode_args(self, args: tuple[Any, ...], kind: str, name: str) -> list[Payload]:
+        """The payloads of a call's arguments; a `PayloadError` names the call ("<kind> <name>") and the argument."""
+        to_payload = self.converter.to_payload
         payloads = []
         for index, arg in enumerate(args, start=1):
             try:
-                payloads.append(self.converter.to_payload(arg))
+                payloads.append(to_payload(arg))
             except PayloadError as exc:
-                raise PayloadError(f"{what}: argument {index}: {exc}") from None
+                raise PayloadError(f"{kind} {name}: argument {index}: {exc}") from None
         return payloads
 
     def _next_seq(self, kind: str) -> int:
-        self._seq[kind] += 1
-        return self._seq[kind]
+        self._seq[kind] = seq = self._seq[kind] + 1
+        return seq
 
     def _on_main_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
@@ -359,7 +409,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                 self._close(FailWorkflow(failure_from_exception(PayloadError(f"workflow {self.definition.name} result: {err}"))))
         elif isinstance(exc, ContinueAsNewRequest):
             try:
-                self._close(ContinueAsNew(self._encode_args(exc.args_, f"continue_as_new of {self.definition.name}")))
+                self._close(ContinueAsNew(self._encode_args(exc.args_, "continue_as_new of", self.definition.name)))
             except PayloadError as err:
                 self._close(FailWorkflow(failure_from_exception(err)))
         elif isinstance(exc, asyncio.CancelledError) and self._cancel_requested:
@@ -367,25 +417,43 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         else:
             self._close(FailWorkflow(failure_from_exception(exc)))
 
-    def _resolve(self, pending: _PendingCall, payload: Payload | None, source: str) -> None:
+    def _resolve(self, pending: _PendingCall, payload: Payload | None) -> None:
         try:
-            value = None if payload is None else self._decode(payload, pending.hint)
+            value = None if payload is None else self.converter.from_payload(payload, pending.hint)
         except PayloadError as exc:
             pending.future.set_exception(exc)
             return
-        self.received.append((f"{source}:{pending.name}", value))
+        self.received.append((pending.source, value))
         pending.future.set_result(value)
 
     def _run_until_blocked(self) -> None:
-        previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self)
+        previous = _get_running_loop()
+        _set_running_loop(self)
+        ready = self._ready
         try:
-            while self._ready:
-                handle = self._ready.popleft()
-                if not handle.cancelled():
-                    handle._run()
+            while ready:
+                handle = ready.popleft()
+                if handle._cancelled:
+                    continue
+                # What Handle._run does, without its extra call per callback.
+                try:
+                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - reported like asyncio reports a failing callback
+                    self._callback_failed(handle, exc)
         finally:
-            asyncio.events._set_running_loop(previous)
+            _set_running_loop(previous)
+
+    def _callback_failed(self, handle: asyncio.Handle, exc: BaseException) -> None:
+        context: dict[str, Any] = {
+            "message": f"Exception in callback {format_helpers._format_callback_source(handle._callback, handle._args)}",  # type: ignore[attr-defined]
+            "exception": exc,
+            "handle": handle,
+        }
+        if handle._source_traceback:  # type: ignore[attr-defined]
+            context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+        self.call_exception_handler(context)
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
         assert isinstance(handle, _TimerHandle)
@@ -395,7 +463,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     #### asyncio.AbstractEventLoop: what asyncio needs, nothing more ####
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:  # type: ignore[override]
-        handle = asyncio.Handle(callback, args, self, context=context)
+        handle = _Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
