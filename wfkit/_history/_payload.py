@@ -19,6 +19,7 @@ import json
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Protocol
 
@@ -92,37 +93,24 @@ class JsonPayload(dict):  # type: ignore[type-arg]
         super().__init__(encoding=JSON_ENCODING, data=json.loads(text))
         self.text = text
 
-    @classmethod
-    def _of_scalar(cls, text: str, data: _Scalar) -> JsonPayload:
-        """The payload of `text` when its value `data` is already known (an immutable scalar, so nothing needs parsing)."""
-        payload = dict.__new__(cls)
-        payload["encoding"] = JSON_ENCODING
-        payload["data"] = data
-        payload.text = text
-        return payload
+
+def _float_text(value: float) -> str:
+    if value != value or value in (_INFINITY, -_INFINITY):
+        raise ValueError("not finite")
+    return float.__repr__(value)
 
 
-_Scalar = int | float | str | bool | None
-_SCALARS = (int, float, str, bool, type(None))
-"""Exactly these types (not subclasses): immutable, and `json` writes and reads them back unchanged."""
 _INFINITY = float("inf")
 
-
-def _scalar_text(value: _Scalar) -> str:
-    """The JSON text `_encode` writes for a scalar of one of `_SCALARS` (what `json` itself does for them)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is str:
-        return encode_basestring_ascii(value)
-    if type(value) is float:
-        if value != value or value in (_INFINITY, -_INFINITY):
-            raise ValueError("not finite")
-        return float.__repr__(value)
-    return int.__repr__(value)
+_SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,  # raises ValueError past the int-to-str digit limit, as json does
+    str: encode_basestring_ascii,
+    float: _float_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+"""For exactly these types (not subclasses), the JSON text `_encode` would write (what `json` itself does for them).
+Their values are immutable and `json` reads the text back to an equal value, so a payload keeps the value as is."""
 
 
 def payload_json(payload: Any) -> str:
@@ -225,16 +213,21 @@ class JsonConverter:
 
     def to_payload(self, value: Any) -> Payload:
         """Encode `value` as a `json/plain` payload; raise `PayloadError` naming the type if it can't be."""
-        if type(value) in _SCALARS:
+        scalar_text = _SCALAR_TEXT.get(type(value))
+        if scalar_text is not None:
             # Activity arguments and results are often plain numbers and strings: write them without
             # the encoder's machinery and keep the value itself instead of parsing the text back.
             try:
-                text = _scalar_text(value)
+                text = scalar_text(value)
             except ValueError:
                 pass  # NaN, infinity, an int too long to print: the general path says why
             else:
                 if len(text) <= self.max_bytes:
-                    return JsonPayload._of_scalar(text, value)
+                    payload = dict.__new__(JsonPayload)
+                    payload["encoding"] = JSON_ENCODING
+                    payload["data"] = value
+                    payload.text = text
+                    return payload
         text = _encode(value)
         if len(text) > self.max_bytes:
             raise PayloadError(
@@ -249,9 +242,9 @@ class JsonConverter:
         if encoding != JSON_ENCODING:
             raise PayloadError(f"cannot decode a payload with encoding {encoding!r} (expected {JSON_ENCODING})")
         # Always a fresh copy, so code that mutates what it received cannot change the recorded history
-        # (a scalar of `_SCALARS` cannot be mutated: it is its own copy).
+        # (a scalar of `_SCALAR_TEXT`'s types cannot be mutated: it is its own copy).
         data = payload.get("data")
-        if type(data) in _SCALARS:
+        if type(data) in _SCALAR_TEXT:
             pass
         elif isinstance(payload, JsonPayload):
             data = json.loads(payload.text)
