@@ -14,11 +14,7 @@ are Temporal's, so `scheduled_event_id` and friends point at the same events in 
 
 from __future__ import annotations
 
-import copy
-import gzip
-import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +22,11 @@ from typing import Any
 
 from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._history import History
-from wfkit.errors import HistoryFormatError
 from wfkit.temporal._fields import EVENT_FIELDS, EVENT_TYPES
-from wfkit.temporal._json import Reader, enum_value, parse_json, seed_for_run
+from wfkit.temporal._json import Reader, enum_value, seed_for_run
+from wfkit.temporal._source import attributes_key, canonical_event, pascal_name, read_source
 
-__all__ = ["RUNNING_ON_TEMPORAL", "Loaded", "load", "load_history", "read_source", "report_unknown"]
+__all__ = ["RUNNING_ON_TEMPORAL", "Loaded", "load", "load_history", "report_unknown"]
 
 logger = logging.getLogger("wfkit.temporal")
 E = EventType
@@ -40,22 +36,6 @@ RUNNING_ON_TEMPORAL = "RunningOnTemporal"
 
 # wfkit's status map, plus the closing event Temporal has and wfkit's own runs never record.
 _CLOSE_STATUS = {event.value: status for event, status in CLOSE_STATUS.items()} | {"WorkflowExecutionTimedOut": "TimedOut"}
-
-# Enum fields whose values the legacy dialect writes without their prefix (as temporalio's
-# `WorkflowHistory.from_json` fixes them): (prefix, path below the event; "*" = every object).
-_ENUM_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE", ("requestCancelExternalWorkflowExecutionFailedEventAttributes", "cause")),
-    ("CONTINUE_AS_NEW_INITIATOR", ("*", "initiator")),
-    ("PARENT_CLOSE_POLICY", ("startChildWorkflowExecutionInitiatedEventAttributes", "parentClosePolicy")),
-    ("RETRY_STATE", ("*", "retryState")),
-    ("SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE", ("signalExternalWorkflowExecutionFailedEventAttributes", "cause")),
-    ("START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE", ("startChildWorkflowExecutionFailedEventAttributes", "cause")),
-    ("TASK_QUEUE_KIND", ("*", "taskQueue", "kind")),
-    ("TIMEOUT_TYPE", ("*", "timeoutType")),
-    ("WORKFLOW_ID_REUSE_POLICY", ("startChildWorkflowExecutionInitiatedEventAttributes", "workflowIdReusePolicy")),
-    ("WORKFLOW_TASK_FAILED_CAUSE", ("workflowTaskFailedEventAttributes", "cause")),
-)
-_FAILURE_FIELDS: tuple[tuple[str, ...], ...] = (("*", "failure"), ("activityTaskStartedEventAttributes", "lastFailure"), ("*", "continuedFailure"))
 
 _reported: set[str] = set()
 
@@ -113,109 +93,10 @@ def report_unknown(unknown: dict[str, int], name: str | None) -> None:
         logger.warning("%s: kept Temporal data wfkit does not know (reported once): %s", name or "history", ", ".join(f"{k} ({unknown[k]}x)" for k in fresh))
 
 
-def read_source(source: Any) -> tuple[Any, str | None]:
-    """The parsed JSON of a history source, and a name for messages."""
-    if isinstance(source, (dict, list)):
-        _check_plain_json(source)
-        return source, None
-    if hasattr(source, "to_json_dict") and hasattr(source, "workflow_id"):  # temporalio WorkflowHistory
-        return source.to_json_dict(), f"workflow {source.workflow_id}"
-    if isinstance(source, bytes):
-        if source[:2] == b"\x1f\x8b":
-            source = _gunzip(source, None)
-        return parse_json(source, None), None
-    if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
-        return parse_json(source, None), None
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        name = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise HistoryFormatError(f"cannot read the file: {exc.strerror or exc}", file=name) from None
-        if data[:2] == b"\x1f\x8b":
-            data = _gunzip(data, name)
-        return parse_json(data, name), name
-    raise TypeError(f"load_history() takes a path, JSON text or bytes, a dict or a temporalio WorkflowHistory, not {type(source).__name__}")
-
-
-def _check_plain_json(doc: Any) -> None:
-    """A parsed document must be what JSON can hold (no NaN or Infinity, no Python-only types)."""
-    try:
-        json.dumps(doc, allow_nan=False)
-    except (ValueError, TypeError) as exc:
-        raise HistoryFormatError(f"the history is not plain JSON data: {exc}") from None
-    except RecursionError:
-        raise HistoryFormatError("the history is nested too deeply to read") from None
-
-
-def _gunzip(data: bytes, name: str | None) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise HistoryFormatError(f"cannot decompress the gzip file: {exc}", file=name) from None
-
-
 def load(source: Any, *, workflow_id: str | None = None, run_id: str | None = None, name: str | None = None) -> Loaded:
     """Convert a history source; see `load_history`."""
     doc, found = read_source(source)
     return _Converter(name or found).convert(doc, workflow_id, run_id)
-
-
-def _pascal(event_type: str) -> str:
-    if event_type.startswith("EVENT_TYPE_"):
-        return "".join(word.capitalize() for word in event_type[len("EVENT_TYPE_") :].split("_"))
-    return event_type
-
-
-def _attributes_key(pascal: str) -> str:
-    return pascal[:1].lower() + pascal[1:] + "EventAttributes"
-
-
-def _fix_enum(prefix: str, parent: Any, keys: tuple[str, ...]) -> None:
-    """Give a legacy enum value its prefix: `Normal` -> `TASK_QUEUE_KIND_NORMAL` (in place)."""
-    if not isinstance(parent, dict) or not keys:
-        return
-    head, rest = keys[0], keys[1:]
-    children = list(parent.values()) if head == "*" else [parent.get(head)]
-    if head != "*" and not rest:
-        value = parent.get(head)
-        if isinstance(value, str) and value and not value.startswith(prefix):
-            snake = "".join("_" + c if c.isupper() and i else c for i, c in enumerate(value)).upper()
-            parent[head] = f"{prefix}_{snake}"
-        return
-    for child in children:
-        if isinstance(child, list):
-            for item in child:
-                _fix_enum(prefix, item, rest)
-        else:
-            _fix_enum(prefix, child, rest)
-
-
-def _fix_failure(parent: Any, keys: tuple[str, ...], depth: int = 0) -> None:
-    if not isinstance(parent, dict) or depth > 64:
-        return
-    head, rest = keys[0], keys[1:]
-    children = list(parent.values()) if head == "*" else [parent.get(head)]
-    for child in children:
-        if not isinstance(child, dict):
-            continue
-        if rest:
-            _fix_failure(child, rest, depth)
-            continue
-        _fix_enum("TIMEOUT_TYPE", child, ("timeoutFailureInfo", "timeoutType"))
-        _fix_enum("RETRY_STATE", child, ("*", "retryState"))
-        _fix_failure(child, ("cause",), depth + 1)
-
-
-def canonical_event(event: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a raw event with legacy enum spellings made canonical."""
-    event = copy.deepcopy(event)
-    for prefix, keys in _ENUM_FIELDS:
-        _fix_enum(prefix, event, keys)
-    for keys in _FAILURE_FIELDS:
-        _fix_failure(event, keys)
-    return event
 
 
 class _Converter:
@@ -274,11 +155,11 @@ class _Converter:
         if event_id != expected_id:
             raise read.error(f"{path}.eventId", f"event ids must run 1, 2, 3, ... without gaps: expected {expected_id}, found {event_id}")
         event_time = round(read.time(raw, "eventTime", path), 6)  # microseconds, as stored (nanoseconds stay under `temporal`)
-        pascal = _pascal(read.string(raw, "eventType", path, required=True))
+        pascal = pascal_name(read.string(raw, "eventType", path, required=True))
         if not pascal:
             raise read.error(f"{path}.eventType", "empty event type")
         canonical = canonical_event(raw)
-        key = _attributes_key(pascal)
+        key = attributes_key(pascal)
         known_fields = EVENT_TYPES.get(pascal)
         if known_fields is None:
             self._note(f"event type {pascal}")
