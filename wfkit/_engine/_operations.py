@@ -88,12 +88,12 @@ class RunOperations:
         run = self._ledger.find(run_id)
         if run is not None:
             return await self._ledger.wait_closed(run_id), run.workflow_type
-        events = self._store.load_events(run_id)
-        if not events:
+        last = self._store.last_event(run_id)
+        if last is None:
             raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
-        if events[-1].event_type not in CLOSING_EVENTS:
+        if last[0].event_type not in CLOSING_EVENTS:
             raise WorkflowNotFoundError(f"run {run_id} is open in the file but not loaded by this engine")
-        return events[-1], str(events[0].attributes.get("workflow_type"))
+        return last
 
     def decode_result(self, payload: Any, workflow_type: str) -> Any:
         definition = self._registry.workflow(workflow_type)

@@ -265,6 +265,17 @@ class Store:
         """The history of one run, in order."""
         return self.load_events_many([run_id]).get(run_id, [])
 
+    def last_event(self, run_id: str) -> tuple[Event, str] | None:
+        """A run's last event and its workflow type (for a closed run: its closing event), without reading its history."""
+        rows = self._fetch(
+            "SELECT e.run_id, e.event_id, epoch_us(e.event_time), e.event_type, e.attributes, coalesce(w.workflow_type, '')"
+            " FROM events e LEFT JOIN workflows w USING (run_id) WHERE e.run_id = ? ORDER BY e.event_id DESC LIMIT 1",
+            (run_id,),
+        )
+        if not rows:
+            return None
+        return self._events(rows[0][:5])[run_id][0], str(rows[0][5])
+
     def load_events_many(self, run_ids: Iterable[str]) -> dict[str, list[Event]]:
         """The histories of several runs in one query."""
         ids = list(run_ids)
@@ -276,12 +287,17 @@ class Store:
             (ids,),
         )
         out: dict[str, list[Event]] = {run_id: [] for run_id in ids}
+        out.update(self._events(*rows))
+        return out
+
+    def _events(self, *rows: tuple[Any, ...]) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {}
         for run_id, event_id, micros, event_type, attributes in rows:
             try:
                 attrs = json.loads(attributes) if attributes else {}
                 if not isinstance(attrs, dict):
                     raise ValueError("its attributes are not a JSON object")
-                out[run_id].append(Event(event_id, EventType(event_type), micros / 1_000_000, attrs))
+                out.setdefault(run_id, []).append(Event(event_id, EventType(event_type), micros / 1_000_000, attrs))
             except ValueError as exc:  # a damaged (or hand-made) file
                 raise StoreCorruptError(f"{self.path or 'memory'}: run {run_id} event {event_id} cannot be read: {exc}") from None
         return out
