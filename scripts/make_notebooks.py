@@ -1,6 +1,9 @@
 """Write the notebooks in notebooks/ from the cells below (outputs stripped). Run after editing them.
 
 python scripts/make_notebooks.py
+
+A cell whose type and source are unchanged keeps its id from the notebook on disk, so the diff
+shows only the cells that changed.
 """
 
 from __future__ import annotations
@@ -247,6 +250,13 @@ def analytics() -> nbformat.NotebookNode:
                 'engine.sql("""select attributes->>\'$.failure.message\' as error, count(*) as n\n'
                 '              from events where event_type = \'ActivityTaskFailed\' group by 1""").df()'
             ),
+            new_markdown_cell(
+                "The common questions are ready-made on `engine.histories`, a `wfkit.Histories` "
+                "(`wfkit.open_histories(...)` gives the same API over files, read-only): per activity type,"
+            ),
+            new_code_cell("engine.histories.stats().df()"),
+            new_markdown_cell("and the failures (failed attempts and failed runs), newest first:"),
+            new_code_cell("engine.histories.failures().df().head()"),
             new_markdown_cell("Charts over all runs:"),
             new_code_cell("histories = [engine.history(run_id=h.run_id) for h in handles]\nwfkit.plot.duration_distribution(histories)"),
             new_code_cell("wfkit.plot.failures_by_type(histories)"),
@@ -256,9 +266,25 @@ def analytics() -> nbformat.NotebookNode:
     )
 
 
+def _keep_ids(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Give each unchanged cell (same type and source) the id it has in the notebook on disk."""
+    if not path.exists():
+        return
+    old: dict[tuple[str, str], list[str]] = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if "id" in cell:
+            old.setdefault((cell.cell_type, cell.source), []).append(cell.id)
+    for cell in notebook.cells:
+        ids = old.get((cell.cell_type, cell.source))
+        if ids:
+            cell.id = ids.pop(0)
+
+
 def main() -> None:
     for name, notebook in (("01_quickstart", quickstart()), ("02_replay_debugging", replay_debugging()), ("03_history_analytics", analytics())):
-        nbformat.write(notebook, HERE / f"{name}.ipynb")
+        path = HERE / f"{name}.ipynb"
+        _keep_ids(notebook, path)
+        nbformat.write(notebook, path)
         print(f"wrote notebooks/{name}.ipynb")
 
 
