@@ -204,7 +204,7 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     except duckdb.Error as exc:
         if "already attached" in str(exc):
             raise StoreLockedError(
-                f"{path} is open in this process (an Engine holds it): query it through that engine (engine.sql, engine.stats, engine.export, ...)"
+                f"{path} is open in this process (an Engine holds it): query it through that engine (engine.sql, engine.histories)"
             ) from None
         raise StoreCorruptError(f"{path}: cannot open as a DuckDB database ({str(exc).strip().splitlines()[0]})") from None
     if schema_version(con, str(path), alias, macros=False) == 0:
