@@ -86,6 +86,14 @@ class _Handle(asyncio.Handle):
         self._source_traceback = None
 
 
+# _Handle fills asyncio.Handle's slots itself; on a Python whose Handle has other slots, use Handle as is.
+_HANDLE = (
+    _Handle
+    if set(asyncio.Handle.__slots__) == {"_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr", "__weakref__", "_context"}
+    else asyncio.Handle
+)
+
+
 class _TimerHandle(asyncio.TimerHandle):
     def __init__(
         self, seq: int, when: float, callback: Callable[..., Any], args: tuple[Any, ...], loop: WorkflowInstance, context: contextvars.Context | None
@@ -463,7 +471,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     #### asyncio.AbstractEventLoop: what asyncio needs, nothing more ####
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:  # type: ignore[override]
-        handle = _Handle(callback, args, self, context)
+        handle = _HANDLE(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
