@@ -260,15 +260,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         if pending is None or pending.future.done():
             return
         if job.outcome == "completed":
-            # _resolve, inline: this is the job of almost every activation.
-            payload = job.result
-            try:
-                value = None if payload is None else self.converter.from_payload(payload, pending.hint)
-            except PayloadError as exc:
-                pending.future.set_exception(exc)
-                return
-            self.received.append((pending.source, value))
-            pending.future.set_result(value)
+            self._resolve(pending, job.result)
         else:
             failure = job.failure or {}
             message = f"activity {pending.name} {job.outcome.replace('_', ' ')}: {failure.get('type', '')}: {failure.get('message', '')}"
