@@ -144,6 +144,16 @@ class Store:
     def write(self, events: Sequence[tuple[str, Event]], new_runs: Sequence[RunRow], closed_runs: Sequence[RunClose]) -> None:
         """Append events, insert new runs and close finished ones, atomically."""
         cur = self._writer
+        if events and not new_runs and not closed_runs:
+            # One statement: DuckDB commits an appender's flush by itself, which saves the
+            # BEGIN/COMMIT round trips (a sequential step: 1.68 -> 1.40 ms for its 6 events).
+            try:
+                fault("mid_commit")
+                self._append_events_txn(cur, events)
+            except BaseException:
+                self._appenders.clear()
+                raise
+            return
         cur.begin()
         try:
             if new_runs:
