@@ -26,6 +26,7 @@ from wfkit._analytics._transfer import import_histories
 from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, WorkflowDefinition, activity, workflow
 from wfkit._engine._activities import TaskQueue
 from wfkit._engine._clock import Clock, FakeClock, SystemClock
+from wfkit._engine._compat import CompatibilityReport, CompatibilityResult
 from wfkit._engine._engine import Engine, EngineHealth
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._history._events import Event, EventType
@@ -82,6 +83,8 @@ __all__ = [
     "ChildWorkflowError",
     "Clock",
     "CodeFrame",
+    "CompatibilityReport",
+    "CompatibilityResult",
     "Engine",
     "EngineClosedError",
     "EngineHealth",

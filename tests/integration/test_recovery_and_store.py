@@ -139,20 +139,20 @@ async def test_redefining_a_workflow_in_a_notebook_switches_open_runs_and_report
         await compatible.signal("next")
         assert await compatible.result() == ["a", "v2"]
 
-        @wfkit.workflow(name="nb", registry=NOTEBOOK)  # an incompatible change
-        async def nb_v3() -> list[str]:
-            b = await r_other("b-first")
-            await wfkit.wait_signal("next")
-            return [b, "v3"]
+        with pytest.warns(RuntimeWarning, match="nb-broken .* is incompatible"):  # replayed at once on the new code
 
-        with pytest.warns(RuntimeWarning, match="nondeterminism"):
-            await broken.signal("next")
+            @wfkit.workflow(name="nb", registry=NOTEBOOK)  # an incompatible change
+            async def nb_v3() -> list[str]:
+                b = await r_other("b-first")
+                await wfkit.wait_signal("next")
+                return [b, "v3"]
+
+        await broken.signal("next")  # recorded; the run waits for compatible code
         blocked = engine.blocked_runs()
         assert [b.workflow_id for b in blocked] == ["nb-broken"]
         assert "recorded ActivityTaskScheduled(r_step)" in blocked[0].blocked
         assert "issued ActivityTaskScheduled(r_other)" in blocked[0].blocked
-        failed_task = [e for e in engine.history("nb-broken") if e.event_type is E.WorkflowTaskFailed]
-        assert failed_task[0].attributes["cause"] == "Nondeterminism"
+        assert E.WorkflowTaskFailed not in {e.event_type for e in engine.history("nb-broken")}  # the check is a dry run
 
         @wfkit.workflow(name="nb", registry=NOTEBOOK)  # fixed again: the run continues
         async def nb_v4() -> list[str]:

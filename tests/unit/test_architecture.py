@@ -31,6 +31,8 @@ def test_public_names_are_pinned() -> None:
             "ApplicationError",
             "ChildWorkflowError",
             "CodeFrame",
+            "CompatibilityReport",
+            "CompatibilityResult",
             "Clock",
             "Engine",
             "EngineClosedError",

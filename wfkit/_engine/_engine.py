@@ -24,8 +24,9 @@ from wfkit._engine import _extensions
 from wfkit._engine._activator import Activator
 from wfkit._engine._activities import ActivityRunner, TaskQueue
 from wfkit._engine._clock import Clock, SystemClock
+from wfkit._engine._compat import CompatibilityChecker, CompatibilityReport
 from wfkit._engine._handle import WorkflowHandle
-from wfkit._engine._ledger import EngineHealth, RunLedger
+from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._opener import EngineOpener, open_engine
 from wfkit._engine._operations import RunOperations
@@ -115,6 +116,8 @@ class Engine:
             converter=self.converter,
             clock=self.clock,
         )
+        self._compat = CompatibilityChecker(ledger.runs, self.converter)
+        self.last_compatibility_report: CompatibilityReport | None = None  # of the last redefinition with open runs
 
     #### Opening and closing ####
 
@@ -390,19 +393,33 @@ class Engine:
         """Set the concurrency and rate limits of a task queue."""
         self.activities.configure(name, config)
 
+    def check_compatibility(self, workflow: WorkflowDefinition[Any, Any] | str) -> CompatibilityReport:
+        """Replay each open run of `workflow` (a definition, not installed, or a registered name) on its code: compatible, or where they part."""
+        self._writer.check_open()
+        return self._compat.check(self._compat.resolve(self.registry, workflow))
+
     def on_workflow_registered(self, definition: WorkflowDefinition[Any, Any]) -> None:
-        """Registry callback: open runs of this type switch to the new code at their next activation."""
-        if self.closed:
-            return
-        for run in list(self._ledger.runs.values()):
-            if run.workflow_type != definition.name:
-                continue
+        """Registry callback: open runs of this type switch to the new code, but those it would break (`check_compatibility`) wait for a compatible one."""
+        self._switch_code(definition, [run for run in self._ledger.runs.values() if run.workflow_type == definition.name])
+
+    def _switch_code(self, definition: WorkflowDefinition[Any, Any], runs: list[LiveRun]) -> None:
+        if self.closed or self.registry.workflow(definition.name) is not definition:
+            return  # replaced again since
+        busy = [run for run in runs if self._compat.in_flight(run)]  # a workflow task runs on the old code: switch once it is recorded
+        if busy:
+            self._writer.after_commit(None, lambda: self._switch_code(definition, [run for run in busy if self._ledger.is_live(run)]))
+        report = self._compat.redefined(definition, runs)
+        self.last_compatibility_report = report or self.last_compatibility_report
+        broken = {result.run_id: result.message for result in report.incompatible}
+        for run in (run for run in runs if run not in busy):
             run.instance = None
-            run.blocked = None
+            run.blocked = broken.get(run.run_id)
             if run.waiting_for_code:
                 run.waiting_for_code = False
                 self._recovery.resume(run)
-            self._ledger.mark_dirty(run)
+            if run.blocked is None:
+                self._ledger.mark_dirty(run)
+        self._compat.warn(report)  # one RuntimeWarning per incompatible run, nothing when all are compatible
 
     def _definition(self, workflow: WorkflowDefinition[Any, Any] | str) -> WorkflowDefinition[Any, Any]:
         if isinstance(workflow, str):
