@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from wfkit._runtime._context import _Runtime
+from wfkit.errors import ArgumentError, ConfigurationError, DefinitionError
 
 __all__ = [
     "ActivityDefinition",
@@ -49,11 +50,13 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 0:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 0, got {self.max_attempts}")
+            raise ConfigurationError(f"RetryPolicy.max_attempts must be >= 0, got {self.max_attempts}")
         if self.initial_interval < 0 or self.maximum_interval < 0:
-            raise ValueError("RetryPolicy intervals must be >= 0")
+            raise ConfigurationError(
+                f"RetryPolicy intervals must be >= 0, got initial_interval={self.initial_interval}, maximum_interval={self.maximum_interval}"
+            )
         if self.backoff_coefficient < 1:
-            raise ValueError(f"RetryPolicy.backoff_coefficient must be >= 1, got {self.backoff_coefficient}")
+            raise ConfigurationError(f"RetryPolicy.backoff_coefficient must be >= 1, got {self.backoff_coefficient}")
         object.__setattr__(self, "non_retryable_error_types", tuple(self.non_retryable_error_types))
 
     def delay_after(self, attempt: int) -> float:
@@ -115,10 +118,10 @@ class _Definition(Generic[P, R]):
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}(): {exc}") from None
+            raise ArgumentError(f"{self.name}(): {exc}") from None
         bound.apply_defaults()
         if bound.kwargs:
-            raise TypeError(f"{self.name}(): keyword-only parameters are not supported ({', '.join(bound.kwargs)})")
+            raise ArgumentError(f"{self.name}(): keyword-only parameters are not supported ({', '.join(bound.kwargs)})")
         return tuple(bound.args)
 
 
@@ -173,6 +176,8 @@ class WorkflowDefinition(_Definition[P, R]):
     """A registered workflow. Awaiting it inside another workflow starts a child run."""
 
     task_queue: str = "default"
+    allow_nondeterministic_calls: bool = False
+    """Let the workflow's code read the clock, draw global randomness and do I/O (not checked; replay may diverge)."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         runtime = _Runtime.maybe_current()
@@ -276,12 +281,12 @@ def activity(
 
     def decorate(func: Callable[P, R]) -> ActivityDefinition[P, R]:
         if isinstance(func, _Definition):
-            raise TypeError(f"{func.name} is already decorated")
+            raise DefinitionError(f"@wfkit.activity: {func.name} is already decorated")
         if not callable(func):
-            raise TypeError(f"@wfkit.activity needs a function, got {type(func).__name__}")
+            raise DefinitionError(f"@wfkit.activity needs a function, got {type(func).__name__}")
         for label, value in (("start_to_close", start_to_close), ("schedule_to_close", schedule_to_close), ("heartbeat_timeout", heartbeat_timeout)):
             if value is not None and value <= 0:
-                raise ValueError(f"@wfkit.activity {func.__name__}: {label} must be > 0 seconds, got {value}")
+                raise ConfigurationError(f"@wfkit.activity {func.__name__}: {label} must be > 0 seconds, got {value}")
         definition = ActivityDefinition(
             func,
             name or func.__name__,
@@ -301,7 +306,7 @@ def activity(
 def workflow(fn: Callable[P, R], /) -> WorkflowDefinition[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, task_queue: str = "default", registry: Registry | None = None
+    *, name: str | None = None, task_queue: str = "default", registry: Registry | None = None, allow_nondeterministic_calls: bool = False
 ) -> Callable[[Callable[P, R]], WorkflowDefinition[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -310,18 +315,23 @@ def workflow(
     name: str | None = None,
     task_queue: str = "default",
     registry: Registry | None = None,
+    allow_nondeterministic_calls: bool = False,
 ) -> WorkflowDefinition[P, R] | Callable[[Callable[P, R]], WorkflowDefinition[P, R]]:
     """Declare a workflow: an `async def` whose every step is recorded and which resumes after a crash.
 
     Workflow code must be deterministic: use activities for I/O, `wfkit.now()`,
     `wfkit.random()` and `wfkit.uuid4()` instead of the clock and `random`, and
     `wfkit.sleep` / `asyncio.sleep` for waiting (both become durable timers).
+    Calling `time.time()`, `datetime.now()`, `random.random()`, `uuid.uuid4()`, `os.urandom`,
+    `open()` or the network from workflow code fails the workflow task with a
+    `NondeterministicCallError`; `allow_nondeterministic_calls=True` turns that check off
+    for this workflow.
     """
 
     def decorate(func: Callable[P, R]) -> WorkflowDefinition[P, R]:
         if not inspect.iscoroutinefunction(typing.cast(Any, func)):  # cast: keep mypy from narrowing `func`
-            raise TypeError(f"@wfkit.workflow {getattr(func, '__name__', func)!r} must be an 'async def' function")
-        definition = WorkflowDefinition(func, name or func.__name__, task_queue=task_queue)
+            raise DefinitionError(f"@wfkit.workflow {getattr(func, '__name__', func)!r} must be an 'async def' function")
+        definition = WorkflowDefinition(func, name or func.__name__, task_queue=task_queue, allow_nondeterministic_calls=allow_nondeterministic_calls)
         (registry or default_registry).add_workflow(definition)
         return definition
 

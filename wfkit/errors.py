@@ -5,6 +5,12 @@ Every error derives from `WfkitError`:
 * `WfkitError`
     * `NotInWorkflowError` — a workflow-only function was called outside a workflow.
     * `NondeterminismError` — replayed code issued a different command than the history recorded.
+    * `NondeterministicCallError` — workflow code called the clock, global randomness or did I/O directly.
+    * `QueryNotFoundError` (also a `KeyError`) — `handle.query(name)` for a name the workflow has no handler for.
+    * `ArgumentError` (also a `TypeError`) — a workflow or activity called with arguments its signature does not take.
+    * `DefinitionError` (also a `TypeError`) — `@wfkit.workflow` / `@wfkit.activity` used on something they cannot take.
+    * `ConfigurationError` (also a `ValueError`) — an option out of range (a retry policy, a timeout).
+    * `NotAwaitedError` (also an `AttributeError`) — `wfkit.Engine.open(...)` used without `await`.
     * `PayloadError` — a value could not be encoded or decoded by the payload converter.
     * `HistoryFormatError` — a history file (Temporal JSON) is malformed; names the file and the JSON path.
     * `WorkflowAlreadyStartedError` — a workflow id is already in use by a running run.
@@ -29,13 +35,19 @@ from typing import Any
 __all__ = [
     "ActivityError",
     "ApplicationError",
+    "ArgumentError",
     "ChildWorkflowError",
+    "ConfigurationError",
+    "DefinitionError",
     "EngineClosedError",
     "HistoryFormatError",
     "NondeterminismError",
+    "NondeterministicCallError",
     "NotAWfkitDatabaseError",
+    "NotAwaitedError",
     "NotInWorkflowError",
     "PayloadError",
+    "QueryNotFoundError",
     "SchemaVersionError",
     "StoreCorruptError",
     "StoreError",
@@ -64,22 +76,79 @@ class NotInWorkflowError(WfkitError):
 
 
 class NondeterminismError(WfkitError):
-    """Raised when replayed workflow code issues a command that differs from the recorded history."""
+    """Raised when replayed workflow code issues a command that differs from the recorded history.
 
-    def __init__(self, run_id: str, event_id: int | None, expected: str, got: str) -> None:
+    `hint` is the likely cause the message names (calls seen in the workflow's code that give
+    another value on replay, or a code change to guard with `wfkit.patched()`).
+    """
+
+    def __init__(self, run_id: str, event_id: int | None, expected: str, got: str, hint: str | None = None) -> None:
         self.run_id = run_id
         self.event_id = event_id
         self.expected = expected
         self.got = got
+        self.hint = hint
         where = f"event {event_id}" if event_id is not None else "end of history"
+        hint = hint or "Workflow code must issue the same commands in the same order on replay; guard code changes with wfkit.patched()"
+        super().__init__(f"run {run_id}: nondeterminism at {where}: history recorded {expected}, but the workflow code now issued {got}. {hint}.")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.run_id, self.event_id, self.expected, self.got, self.hint))
+
+
+class NondeterministicCallError(WfkitError):
+    """Raised in workflow code that reads the clock, uses global randomness or does I/O directly.
+
+    Such a call gives another value when the run is replayed, so the engine fails the run's
+    workflow task (the run waits, blocked, until fixed code is registered) instead of recording
+    what the call led to. `call` is what was called ("time.time()", "open('data.csv', 'r')"),
+    `replacement` what to do instead, `where` the workflow code's file and line. Opt out per
+    workflow with `@wfkit.workflow(allow_nondeterministic_calls=True)`.
+    """
+
+    def __init__(self, call: str, replacement: str, *, workflow: str = "", workflow_id: str = "", where: str = "") -> None:
+        self.call = call
+        self.replacement = replacement
+        self.workflow = workflow
+        self.workflow_id = workflow_id
+        self.where = where
+        self.event_id: int | None = None
+        """The `WorkflowTaskStarted` event of the task it failed, when known (the replay debugger sets it)."""
+        instead = f"use {replacement} instead" if replacement.startswith("wfkit.") else replacement
         super().__init__(
-            f"run {run_id}: nondeterminism at {where}: history recorded {expected}, "
-            f"but the workflow code now issued {got}. Workflow code must issue the same commands "
-            "in the same order on replay; guard changes with wfkit.patched()."
+            f"workflow {workflow} ({workflow_id}) called {call} at {where}: {instead} "
+            "(workflow code must do the same on replay; @wfkit.workflow(allow_nondeterministic_calls=True) turns this check off)"
         )
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.run_id, self.event_id, self.expected, self.got))
+        return (_rebuild_call_error, (self.call, self.replacement, self.workflow, self.workflow_id, self.where))
+
+
+def _rebuild_call_error(call: str, replacement: str, workflow: str, workflow_id: str, where: str) -> NondeterministicCallError:
+    return NondeterministicCallError(call, replacement, workflow=workflow, workflow_id=workflow_id, where=where)
+
+
+class QueryNotFoundError(WfkitError, KeyError):
+    """Raised by `handle.query(name)` when the workflow registered no query handler `name`."""
+
+    def __str__(self) -> str:  # KeyError's str() would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ArgumentError(WfkitError, TypeError):
+    """Raised when a workflow or activity is called (or started) with arguments its signature does not take."""
+
+
+class DefinitionError(WfkitError, TypeError):
+    """Raised when `@wfkit.workflow` or `@wfkit.activity` is given something it cannot declare."""
+
+
+class ConfigurationError(WfkitError, ValueError):
+    """Raised for an option out of range: a retry policy, an activity timeout."""
+
+
+class NotAwaitedError(WfkitError, AttributeError):
+    """Raised when the opener `wfkit.Engine.open(...)` returns is used as an engine: it must be awaited."""
 
 
 class PayloadError(WfkitError):

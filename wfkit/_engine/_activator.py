@@ -39,7 +39,7 @@ from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import command_to_event, event_to_job
 from wfkit._runtime._driver import instance_for_history, replay_into
 from wfkit._runtime._instance import WorkflowInstance
-from wfkit.errors import NondeterminismError
+from wfkit.errors import NondeterminismError, NondeterministicCallError
 
 __all__ = ["Activator"]
 
@@ -120,17 +120,21 @@ class Activator:
         instance = self.new_instance(definition, run.events, run)
         try:
             replay_into(instance, run.events, run.run_id)
-        except NondeterminismError as exc:
+        except (NondeterminismError, NondeterministicCallError) as exc:
             self._block(run, exc)
             return False
         run.instance = instance
         return True
 
-    def _block(self, run: LiveRun, exc: NondeterminismError) -> None:
+    def _block(self, run: LiveRun, exc: NondeterminismError | NondeterministicCallError, *, task_started: bool = False) -> None:
+        """Fail a workflow task the run's code cannot complete; the run waits for fixed code (`on_workflow_registered`)."""
         run.blocked = str(exc)
-        self._writer.record(run, E.WorkflowTaskScheduled, {})
-        self._writer.record(run, E.WorkflowTaskStarted, {})
-        self._writer.record(run, E.WorkflowTaskFailed, {"cause": "Nondeterminism", "failure": failure_from_exception(exc)})
+        run.instance = None
+        if not task_started:
+            self._writer.record(run, E.WorkflowTaskScheduled, {})
+            self._writer.record(run, E.WorkflowTaskStarted, {})
+        cause = "NondeterministicCall" if isinstance(exc, NondeterministicCallError) else "Nondeterminism"
+        self._writer.record(run, E.WorkflowTaskFailed, {"cause": cause, "failure": failure_from_exception(exc)})
         logger.error("%s", exc)
         warnings.warn(f"wfkit: {exc}", RuntimeWarning, stacklevel=2)
 
@@ -154,6 +158,9 @@ class Activator:
         try:
             if task.stuck is not None:
                 self._block_stuck(run, task.stuck)
+                return
+            if isinstance(task.error, NondeterministicCallError):
+                self._block(run, task.error, task_started=True)
                 return
             commands = task.commands if task.error is None else [FailWorkflow(failure_from_exception(task.error))]
             if task.error is not None:

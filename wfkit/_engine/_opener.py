@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol, TypeVar
 
 from wfkit._store._store import Store
+from wfkit.errors import NotAwaitedError
 
 __all__ = ["EngineOpener", "open_engine"]
 
@@ -49,6 +50,16 @@ class _Opener:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._engine is not None:
             await self._engine.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names the opener lacks: `engine = wfkit.Engine.open(...)` without `await`, then `engine.start(...)`.
+        raise NotAwaitedError(
+            f"wfkit.Engine.open(...) returns an opener, not an engine (it has no .{name}): "
+            "use `engine = await wfkit.Engine.open(...)` or `async with wfkit.Engine.open(...) as engine`"
+        )
+
+    def __repr__(self) -> str:
+        return "<wfkit.Engine.open(...) opener, not an engine yet: `engine = await wfkit.Engine.open(...)` or `async with` it>"
 
 
 def open_engine(make: Callable[[Store], E], path: str | os.PathLike[str] | None) -> EngineOpener[E]:

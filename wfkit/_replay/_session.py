@@ -16,7 +16,7 @@ from wfkit._html import escape, frames_html, locals_html, pending_html
 from wfkit._replay._inspect import TaskStack, safe_repr, task_stacks
 from wfkit._runtime._driver import check_commands, instance_for_history
 from wfkit._runtime._instance import WorkflowInstance
-from wfkit.errors import NondeterminismError
+from wfkit.errors import NondeterminismError, NondeterministicCallError
 
 __all__ = ["PendingWork", "ReplaySession", "ReplaySnapshot", "stop_at"]
 
@@ -154,7 +154,7 @@ class ReplaySession:
         self._definition = self._find_definition(list(workflows))
         self._tasks: list[RecordedActivation] = list(split_activations(self._events))
         self._breakpoints: list[Predicate] = []
-        self._error: NondeterminismError | None = None
+        self._error: NondeterminismError | NondeterministicCallError | None = None
         self._reset()
 
     #### Moving ####
@@ -278,10 +278,17 @@ class ReplaySession:
             if recorded.started_event.event_id != started.event_id:
                 continue  # a failed workflow task: its jobs were carried into a later one
             assert self._instance is not None
-            commands = self._instance.activate(recorded.activation)
+            try:
+                commands = self._instance.activate(recorded.activation)
+            except NondeterministicCallError as exc:
+                # The code called the clock, random or I/O here: stop at this workflow task.
+                exc.event_id = started.event_id
+                self._error = exc
+                self._error_seen_at = started.event_id
+                return
             last = recorded.commands[-1].event_id if recorded.commands else recorded.started_event.event_id + 1
             try:
-                check_commands(self.history.run_id, commands, recorded, last + 1)
+                check_commands(self.history.run_id, commands, recorded, last + 1, self._instance.definition)
             except NondeterminismError as exc:
                 self._error = exc
                 self._error_seen_at = started.event_id

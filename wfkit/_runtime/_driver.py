@@ -8,6 +8,7 @@ from wfkit._history._commands import Command
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import RecordedActivation, command_matches, describe_command, split_activations
+from wfkit._runtime._causes import likely_cause
 from wfkit._runtime._context import WorkflowCode, WorkflowInfo
 from wfkit._runtime._instance import WorkflowInstance
 from wfkit.errors import NondeterminismError, WfkitError
@@ -51,17 +52,34 @@ def instance_for_history(
     return WorkflowInstance(definition, info, seed=int(attrs.get("random_seed") or 0), converter=converter)  # type: ignore[abstract]
 
 
-def check_commands(run_id: str, commands: Sequence[Command], recorded: RecordedActivation, next_event_id: int | None) -> None:
-    """Raise `NondeterminismError` unless `commands` are exactly the recorded command events."""
+def check_commands(
+    run_id: str, commands: Sequence[Command], recorded: RecordedActivation, next_event_id: int | None, definition: WorkflowCode | None = None
+) -> None:
+    """Raise `NondeterminismError` unless `commands` are exactly the recorded command events.
+
+    With `definition` (the code that issued `commands`) the message names the likely cause:
+    calls in its code that give other values on replay, or else a code change to guard with
+    `wfkit.patched()`.
+    """
     for index, command in enumerate(commands):
         if index >= len(recorded.commands):
-            raise NondeterminismError(run_id, next_event_id, "no further command", describe_command(command))
+            raise _error(run_id, next_event_id, "no further command", describe_command(command), definition)
         event = recorded.commands[index]
         if not command_matches(command, event):
-            raise NondeterminismError(run_id, event.event_id, event.describe(), describe_command(command))
+            raise _error(run_id, event.event_id, event.describe(), describe_command(command), definition)
     if len(commands) < len(recorded.commands):
         missing = recorded.commands[len(commands)]
-        raise NondeterminismError(run_id, missing.event_id, missing.describe(), "no command")
+        raise _error(run_id, missing.event_id, missing.describe(), "no command", definition)
+
+
+def _error(run_id: str, event_id: int | None, expected: str, got: str, definition: WorkflowCode | None) -> NondeterminismError:
+    hint = None
+    if definition is not None:
+        try:
+            hint = likely_cause(definition.fn)
+        except Exception:  # noqa: BLE001 - the hint is a courtesy; the error itself must not fail
+            hint = None
+    return NondeterminismError(run_id, event_id, expected, got, hint)
 
 
 def replay_into(
@@ -81,7 +99,7 @@ def replay_into(
         if len(commands) != len(expected) or not all(map(command_matches, commands, expected)):
             # Where an extra command would have been recorded: after this task's last command event.
             last = expected[-1].event_id if expected else recorded.started_event.event_id + 1
-            check_commands(run_id, commands, recorded, last + 1)  # raises, naming the first difference
+            check_commands(run_id, commands, recorded, last + 1, instance.definition)  # raises, naming the first difference
         if on_activation is not None:
             on_activation(recorded, commands)
         count += 1

@@ -44,15 +44,17 @@ from wfkit._history._commands import (
 )
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
+from wfkit._runtime import _sandbox
 from wfkit._runtime._context import ActivityCode, WorkflowCode, WorkflowInfo, _Runtime
 from wfkit._runtime._signals import SignalMailbox
-from wfkit.errors import ActivityError, ChildWorkflowError, PayloadError, WfkitError
+from wfkit.errors import ActivityError, ChildWorkflowError, NondeterministicCallError, PayloadError, QueryNotFoundError, WfkitError
 
 __all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
 
 logger = logging.getLogger("wfkit.workflow")
 
 _get_running_loop, _set_running_loop = asyncio.events._get_running_loop, asyncio.events._set_running_loop
+_SANDBOXED, _get_ident = _sandbox.ACTIVE, _sandbox._get_ident
 
 
 def _iso(seconds: float) -> str:
@@ -156,6 +158,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._closed_command: Command | None = None
         self._cancel_requested = False
         self._closed = False
+        self._sandboxed = not getattr(definition, "allow_nondeterministic_calls", False)
+        self._violation: NondeterministicCallError | None = None
         self.received: list[tuple[str, Any]] = []
         """Values the workflow received so far, as (source, value): activity results, signals, children."""
 
@@ -172,8 +176,31 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         return self._main
 
     def activate(self, activation: Activation) -> list[Command]:
-        """Apply the activation's jobs, run until every coroutine is blocked, return the commands issued."""
+        """Apply the activation's jobs, run until every coroutine is blocked, return the commands issued.
+
+        Raises:
+            NondeterministicCallError: the workflow code called the clock, global randomness or did
+                I/O directly (see `wfkit._runtime._sandbox`); the workflow task failed, and this
+                instance must be dropped (the code saw an exception the replayed run will not).
+        """
         # Every workflow task of every run (and every replayed one) comes through here: keep it lean.
+        if not self._sandboxed:
+            return self._activate(activation)
+        ident = _get_ident()
+        outer = _SANDBOXED.get(ident)
+        _SANDBOXED[ident] = self
+        try:
+            commands = self._activate(activation)
+        finally:
+            if outer is None:
+                del _SANDBOXED[ident]
+            else:
+                _SANDBOXED[ident] = outer
+        if self._violation is not None:
+            raise self._violation
+        return commands
+
+    def _activate(self, activation: Activation) -> list[Command]:
         self._time = activation.timestamp
         self._replaying = activation.replaying
         self._markers = activation.recorded_markers  # read, never changed
@@ -205,7 +232,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         handler = self._query_handlers.get(name)
         if handler is None:
             known = ", ".join(sorted(self._query_handlers)) or "none"
-            raise KeyError(f"workflow {self.info.workflow_id} has no query handler {name!r} (registered: {known})")
+            raise QueryNotFoundError(f"workflow {self.info.workflow_id} has no query handler {name!r} (registered: {known})")
         before = len(self._commands)
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
@@ -226,6 +253,13 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         work += [("child", seq, p.name) for seq, p in self._children.items() if not p.future.done()]
         work += [("signal", name, f"waiting for signal {name!r}") for name, waiters in self._signals.waiters.items() if any(not w.done() for w in waiters)]
         return work
+
+    def sandbox_violation(self, call: str, replacement: str, where: str) -> NondeterministicCallError:
+        """The error for a nondeterministic call the workflow code made; the first one fails this activation."""
+        error = NondeterministicCallError(call, replacement, workflow=self.definition.name, workflow_id=self.info.workflow_id, where=where)
+        if self._violation is None:
+            self._violation = error
+        return error
 
     def describe_awaited(self, future: object) -> str | None:
         """What a future the workflow awaits stands for ("activity extract #2", "timer #1", ...), if it is one of ours."""
@@ -351,9 +385,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                     payload = marker["value"]
                     break
             else:
-                payload = self.converter.to_payload(fn())
+                payload = self.converter.to_payload(self._run_side_effect(fn))
         else:
-            payload = self.converter.to_payload(fn())
+            payload = self.converter.to_payload(self._run_side_effect(fn))
         self._command(RecordMarker("side_effect", {"seq": seq, "value": payload}))
         # Decode even when live, so the code sees the same value it will see on replay.
         return self._decode(payload, hint)
@@ -368,6 +402,15 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         return await self._signals.receive(name, timeout, self)
 
     #### Internals ####
+
+    @staticmethod
+    def _run_side_effect(fn: Callable[[], Any]) -> Any:
+        # A side effect is recorded once and replayed from history: it may read the clock or draw randomness.
+        guarded = _sandbox.suspend()
+        try:
+            return fn()
+        finally:
+            _sandbox.resume(guarded)
 
     def _close(self, command: Command) -> None:
         if self._closed_command is None:
