@@ -2,7 +2,8 @@
 
 `WFKIT_FAULTS="point[@n][:action],..."` makes the engine act when it reaches `point` for the
 n-th time (default: the first). The action is `kill` (SIGKILL this process: a crash with no
-cleanup, the default) or `raise` (an OSError at that point). Points:
+cleanup, the default), `raise` (an OSError at that point) or `interrupt` (a KeyboardInterrupt
+there, as the notebook's stop button delivers one). Points:
 
 * `activity_completed`: an activity returned, before its completion is recorded.
 * `after_commit`: a batch is durable, before its effects (starting activities, timers, waking handles).
@@ -32,8 +33,8 @@ class FaultPlan:
             point, _, nth = where.partition("@")
             if point not in POINTS:
                 raise ValueError(f"WFKIT_FAULTS: unknown fault point {point!r} (known: {', '.join(POINTS)})")
-            if action not in ("", "kill", "raise"):
-                raise ValueError(f"WFKIT_FAULTS: unknown action {action!r} for {point} (use kill or raise)")
+            if action not in ("", "kill", "raise", "interrupt"):
+                raise ValueError(f"WFKIT_FAULTS: unknown action {action!r} for {point} (use kill, raise or interrupt)")
             self._targets[point] = (int(nth or 1), action or "kill")
 
     def reach(self, point: str) -> None:
@@ -46,6 +47,8 @@ class FaultPlan:
             return
         if target[1] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if target[1] == "interrupt":
+            raise KeyboardInterrupt(f"injected interrupt at {point}")
         raise OSError(f"injected fault at {point}")
 
 

@@ -15,10 +15,14 @@ __all__ = ["run"]
 def run(workflow: WorkflowDefinition[Any, Any], *args: Any, db: str | os.PathLike[str] | None = None, id: str | None = None) -> Any:  # noqa: A002
     """Open an engine on `db` (None: in memory), run `workflow(*args)` to completion and return its result.
 
-    Works in a plain script and inside a running Jupyter loop (through nest-asyncio).
+    Works in a plain script and inside a running Jupyter loop (through nest-asyncio). If this process
+    already has an engine open on `db`, the run goes to that engine, which stays open.
     """
 
     async def main() -> Any:
+        live = Engine.live(db) if db is not None else None
+        if live is not None:  # this process already has the file open: run there (one engine per file)
+            return await (await live.start(workflow, *args, id=id)).result()
         async with Engine.open(db) as engine:
             handle = await engine.start(workflow, *args, id=id)
             return await handle.result()

@@ -20,7 +20,8 @@ Every error derives from `WfkitError`:
     * `WorkflowFailedError` — `handle.result()` of a run that failed, was cancelled or terminated.
     * `ApplicationError` — raised by user code to control retries (`non_retryable=True`).
     * `StoreError` — the history database cannot be used.
-        * `StoreLockedError` — another process holds the DuckDB file open.
+        * `StoreLockedError` — another process (or another engine in this process) holds the DuckDB file open.
+            * `StoreFencedError` — a newer engine in this process took the file over; this one may not write.
         * `StoreCorruptError` — the file is not a readable DuckDB database.
         * `NotAWfkitDatabaseError` — the file is a DuckDB database without wfkit's tables.
         * `SchemaVersionError` — the file was written by a newer wfkit.
@@ -51,6 +52,7 @@ __all__ = [
     "SchemaVersionError",
     "StoreCorruptError",
     "StoreError",
+    "StoreFencedError",
     "StoreLockedError",
     "StoreUnavailableError",
     "WfkitError",
@@ -247,7 +249,15 @@ class StoreError(WfkitError):
 
 
 class StoreLockedError(StoreError):
-    """Raised when another process holds the DuckDB file (DuckDB allows one writer process)."""
+    """Raised when the DuckDB file is held by another process (DuckDB allows one writer process), or by a live engine of this process."""
+
+
+class StoreFencedError(StoreLockedError):
+    """Raised when an engine writes to a file that a newer engine in the same process has opened since.
+
+    Each engine that opens a file takes a new owner epoch; a write with a stale epoch is refused
+    before anything is written, so two engines can never append to the same history.
+    """
 
 
 class StoreCorruptError(StoreError):

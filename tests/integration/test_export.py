@@ -151,7 +151,7 @@ def test_large_exports_are_partitioned_by_date(tmp_path: Path, monkeypatch: pyte
     with wfkit.open_histories(make_db(tmp_path / "source.duckdb")) as h:
         assert h.export(tmp_path / "big")["partitioned_by_date"] is True  # 103 events > 100
     manifest = json.loads((tmp_path / "big" / "wfkit-export.json").read_text())
-    assert manifest["schema_version"] == 2
+    assert manifest["schema_version"] == 3
     assert manifest["rows"]["events"] == 103
     assert list((tmp_path / "big" / "activities").glob("date=*/*.parquet"))
 

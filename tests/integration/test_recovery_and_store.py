@@ -73,7 +73,7 @@ async def r_in_flight() -> str:
 
 async def test_an_activity_in_flight_at_close_runs_again_with_a_higher_attempt(db_path: Path) -> None:
     RAN.clear()
-    async with wfkit.Engine.open(db_path) as engine:
+    async with wfkit.Engine.open(db_path, shutdown_grace=0) as engine:  # no grace: the attempt is cut short
         await engine.start(r_in_flight, id="in-flight")
         await asyncio.sleep(0.1)
     async with wfkit.Engine.open(db_path) as engine:
@@ -83,7 +83,17 @@ async def test_an_activity_in_flight_at_close_runs_again_with_a_higher_attempt(d
     attempts = [(e.event_type.value, e.attempt) for e in history if e.event_type.value.startswith("ActivityTask") and e.attempt]
     assert attempts == [("ActivityTaskStarted", 1), ("ActivityTaskTimedOut", 1), ("ActivityTaskStarted", 2), ("ActivityTaskCompleted", 2)]
     lost = next(e for e in history if e.event_type is E.ActivityTaskTimedOut)
-    assert lost.attributes["timeout_type"] == "EngineRestart"
+    assert lost.attributes["timeout_type"] == "EngineShutdown"
+
+
+async def test_close_lets_an_activity_in_flight_finish_within_its_grace_period(db_path: Path) -> None:
+    RAN.clear()
+    async with wfkit.Engine.open(db_path) as engine:
+        await engine.start(r_in_flight, id="in-flight")
+        await asyncio.sleep(0.1)
+    async with wfkit.Engine.open(db_path) as engine:
+        assert await engine.get_handle("in-flight").result() == "x"
+    assert RAN == ["start:x"]
 
 
 async def test_a_run_whose_code_is_missing_waits_untouched_until_registered(db_path: Path) -> None:

@@ -66,6 +66,7 @@ def test_public_names_are_pinned() -> None:
             "SchemaVersionError",
             "StoreCorruptError",
             "StoreError",
+            "StoreFencedError",
             "StoreLockedError",
             "StoreUnavailableError",
             "SystemClock",

@@ -23,7 +23,7 @@ from wfkit._history._history import History
 from wfkit._history._summary import RunSummary
 from wfkit._store._schema import ANALYTIC_VIEWS
 from wfkit._store._store import _open_error, schema_version
-from wfkit.errors import NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError
+from wfkit.errors import ArgumentError, NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError
 
 if TYPE_CHECKING:
     from wfkit._engine._engine import Engine
@@ -70,13 +70,13 @@ class Histories:
         """Per activity type: count, failure and retry rates, p50/p95/p99 duration (`by="workflow"`: per workflow type)."""
         return _queries.stats(self, by)
 
-    def slowest(self, n: int = 10, *, kind: str = "activities", type: str | None = None) -> duckdb.DuckDBPyRelation:  # noqa: A002
-        """The `n` slowest activity attempts (or runs, with `kind="runs"`), optionally of one type."""
-        return _queries.slowest(self, n, kind=kind, type=type)
+    def slowest(self, n: int = 10, *, kind: str = "activities", type: str | None = None, include_lost: bool = False) -> duckdb.DuckDBPyRelation:  # noqa: A002
+        """The `n` slowest activity attempts (or runs, with `kind="runs"`), optionally of one type; `include_lost` adds attempts lost with their engine."""
+        return _queries.slowest(self, n, kind=kind, type=type, include_lost=include_lost)
 
-    def failures(self, since: Any = None, *, final_only: bool = False) -> duckdb.DuckDBPyRelation:
+    def failures(self, since: Any = None, *, final_only: bool = False, include_lost: bool = False) -> duckdb.DuckDBPyRelation:
         """Failed activity attempts and failed or terminated runs since `since` (datetime, timedelta, ISO string...), newest first."""
-        return _queries.failures(self, since, final_only=final_only)
+        return _queries.failures(self, since, final_only=final_only, include_lost=include_lost)
 
     def compare(self, run_a: str, run_b: str, *, duration_tolerance: float = 0.5) -> duckdb.DuckDBPyRelation:
         """Two runs side by side, one row per activity, with a `differences` list."""
@@ -94,7 +94,7 @@ class Histories:
         """The history of a run (run id, workflow id for its latest run, or run-id prefix)."""
         target = run_id or ident
         if target is None:
-            raise ValueError("history() needs a run id or a workflow id")
+            raise ArgumentError("history() needs a run id or a workflow id")
         return _queries.load_history(self, self.resolve(target))
 
     def run_summaries(self, limit: int = 50) -> list[RunSummary]:
@@ -157,7 +157,7 @@ def open_histories(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
-        raise ValueError("open_histories() needs at least one path")
+        raise ArgumentError("open_histories() needs at least one path")
     con = duckdb.connect()
     databases: dict[str, str] = {}
     sources: list[tuple[str, str]] = []

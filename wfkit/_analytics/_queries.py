@@ -16,7 +16,7 @@ import duckdb
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
-from wfkit.errors import StoreCorruptError, WorkflowNotFoundError
+from wfkit.errors import ArgumentError, ConfigurationError, StoreCorruptError, WorkflowNotFoundError
 
 __all__ = [
     "Source",
@@ -159,7 +159,7 @@ _STATS = {
 def stats(source: Source, by: str = "activity") -> duckdb.DuckDBPyRelation:
     """Per activity type (`activity_stats`), or per workflow type (`by="workflow"`)."""
     if by not in _STATS:
-        raise ValueError(f"stats(by=...) takes one of {sorted(_STATS)}, not {by!r}")
+        raise ConfigurationError(f"stats(by=...) takes one of {sorted(_STATS)}, not {by!r}")
     return source.sql(_STATS[by])
 
 
@@ -182,31 +182,42 @@ _SLOWEST = {
 }
 
 
-def slowest(source: Source, n: int = 10, *, kind: str = "activities", type: str | None = None) -> duckdb.DuckDBPyRelation:  # noqa: A002
-    """The `n` slowest attempts that ended (`kind="activities"`; cancelled ones left out) or closed runs (`kind="runs"`), optionally of one type."""
+def slowest(
+    source: Source,
+    n: int = 10,
+    *,
+    kind: str = "activities",
+    type: str | None = None,  # noqa: A002
+    include_lost: bool = False,
+) -> duckdb.DuckDBPyRelation:
+    """The `n` slowest attempts that ended (`kind="activities"`; cancelled ones left out, and attempts lost with
+    their engine unless `include_lost`) or closed runs (`kind="runs"`), optionally of one type."""
     if kind not in _SLOWEST:
-        raise ValueError(f"slowest(kind=...) takes one of {sorted(_SLOWEST)}, not {kind!r}")
+        raise ConfigurationError(f"slowest(kind=...) takes one of {sorted(_SLOWEST)}, not {kind!r}")
     view, columns, type_column, which, ties = _SLOWEST[kind]
+    if include_lost and kind == "activities":
+        which = "status IN ('completed', 'failed', 'timed_out', 'lost')"
     return source.sql(
         f"SELECT {columns} FROM {view} WHERE {which} AND (CAST(? AS VARCHAR) IS NULL OR {type_column} = ?) ORDER BY duration_s DESC, {ties} LIMIT ?",
         [type, type, _positive(n, "n")],
     )
 
 
-def failures(source: Source, since: Any = None, *, final_only: bool = False) -> duckdb.DuckDBPyRelation:
+def failures(source: Source, since: Any = None, *, final_only: bool = False, include_lost: bool = False) -> duckdb.DuckDBPyRelation:
     """Failed activity attempts and failed or terminated runs, newest first, closed at or after `since`.
 
     `since` is a datetime (naive means local time), a date, a timedelta (that long ago), seconds
     since the epoch, an ISO 8601 string, or None (everything). `final_only` drops attempts that
-    were retried.
+    were retried; `include_lost` adds the attempts lost with their engine (status `lost`).
     """
     when = to_timestamp(since)
+    statuses = "'failed', 'timed_out', 'lost'" if include_lost else "'failed', 'timed_out'"
     return source.sql(
-        """
+        f"""
         SELECT closed_time AS time, 'activity' AS kind, workflow_id, workflow_type, run_id, activity_type AS name,
                activity_id, attempt, status, retried, failure_type, failure_message
         FROM activities
-        WHERE status IN ('failed', 'timed_out') AND (CAST(? AS TIMESTAMPTZ) IS NULL OR closed_time >= ?) AND (NOT ? OR final)
+        WHERE status IN ({statuses}) AND (CAST(? AS TIMESTAMPTZ) IS NULL OR closed_time >= ?) AND (NOT ? OR final)
         UNION ALL
         SELECT close_time, 'workflow', workflow_id, workflow_type, run_id, workflow_type,
                NULL, NULL, status, false, coalesce(failure_type, status), coalesce(failure_message, reason)
@@ -296,11 +307,11 @@ def to_timestamp(since: Any) -> datetime.datetime | None:
         try:
             return to_timestamp(datetime.datetime.fromisoformat(since))
         except ValueError:
-            raise ValueError(f"since={since!r} is not an ISO 8601 date or time") from None
-    raise TypeError(f"since must be a datetime, date, timedelta, number of seconds or ISO string, not {type(since).__name__}")
+            raise ConfigurationError(f"since={since!r} is not an ISO 8601 date or time") from None
+    raise ArgumentError(f"since must be a datetime, date, timedelta, number of seconds or ISO string, not {type(since).__name__}")
 
 
 def _positive(n: int, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, not {n!r}")
+        raise ConfigurationError(f"{name} must be a positive integer, not {n!r}")
     return n

@@ -200,6 +200,7 @@ th, td { text-align: left; vertical-align: top; padding: 3px 8px; border-bottom:
 code { white-space: pre-wrap; word-break: break-all; font-size: 11px; }
 .status { font-size: .8rem; padding: 2px 8px; border-radius: 10px; background: #eaeef2; vertical-align: middle; }
 .status.completed { background: #dafbe1; } .status.failed, .status.terminated { background: #ffebe9; } .status.running { background: #ddf4ff; }
-tr.failed td, tr.timed_out td { background: #fff5f5; } .null { color: #8c959f; } .note { color: #656d76; font-style: italic; }
+tr.failed td, tr.timed_out td { background: #fff5f5; }
+tr.lost td { background: #fffbea; } .null { color: #8c959f; } .note { color: #656d76; font-style: italic; }
 .figure { min-height: 320px; } footer { margin-top: 3rem; color: #8c959f; font-size: 12px; }
 """

@@ -32,7 +32,7 @@ from wfkit._history._events import CLOSE_STATUS, EventType
 from wfkit._store._schema import SCHEMA_VERSION
 from wfkit._store._store import Store
 from wfkit._version import __version__
-from wfkit.errors import HistoryFormatError, SchemaVersionError
+from wfkit.errors import ConfigurationError, HistoryFormatError, SchemaVersionError
 
 __all__ = ["EVENT_TYPES", "FORMATS", "PARTITION_THRESHOLD", "WORKFLOW_TYPES", "Progress", "export", "import_histories", "reader"]
 
@@ -103,7 +103,7 @@ def export(
         FileExistsError: `path` holds files and `overwrite` is false.
     """
     if format not in FORMATS:
-        raise ValueError(f"export format must be one of {', '.join(FORMATS)}, not {format!r}")
+        raise ConfigurationError(f"export format must be one of {', '.join(FORMATS)}, not {format!r}")
     target = Path(path)
     _prepare(target, overwrite)
     events = int(source.sql("SELECT count(*) FROM events").fetchall()[0][0])

@@ -20,8 +20,8 @@ from wfkit._faults import fault
 from wfkit._history._events import ATTEMPT_RETRYING, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import PayloadConverter
-from wfkit._history._state import ENGINE_RESTART, ActivityState
-from wfkit.errors import PayloadError
+from wfkit._history._state import ENGINE_RESTART, ENGINE_SHUTDOWN, ActivityState
+from wfkit.errors import ConfigurationError, PayloadError
 
 __all__ = ["ActivityRunner", "TaskQueue"]
 
@@ -40,9 +40,9 @@ class TaskQueue:
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
-            raise ValueError(f"TaskQueue.max_concurrency must be >= 1, got {self.max_concurrency}")
+            raise ConfigurationError(f"TaskQueue.max_concurrency must be >= 1, got {self.max_concurrency}")
         if self.rate_limit is not None and self.rate_limit <= 0:
-            raise ValueError(f"TaskQueue.rate_limit must be > 0 starts per second, got {self.rate_limit}")
+            raise ConfigurationError(f"TaskQueue.rate_limit must be > 0 starts per second, got {self.rate_limit}")
 
 
 class _Queue:
@@ -166,6 +166,9 @@ class ActivityRunner:
         self._queues: dict[str, _Queue] = {}
         self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="wfkit-activity")
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._running: dict[tuple[str, int], LiveRun] = {}
+        self.draining = False
+        """Set while the engine closes: no new attempt starts (scheduled ones start at the next open)."""
 
     def queue(self, name: str) -> _Queue:
         """The live queue of that name (created with default limits on first use)."""
@@ -188,7 +191,7 @@ class ActivityRunner:
     def schedule(self, run: LiveRun, seq: int) -> None:
         """Start the activity's next attempt now if its queue has room, else queue it."""
         act = run.state.activities.get(seq)
-        if act is None:
+        if act is None or self.draining:
             return
         queue = self._queue_of(run, act)
         if queue.try_acquire():
@@ -214,6 +217,7 @@ class ActivityRunner:
             return
         task = asyncio.get_running_loop().create_task(self._run_attempt(run, act, attempt, queue))
         self._tasks[(run.run_id, seq)] = task
+        self._running[(run.run_id, seq)] = run
 
     def _release(self, queue: _Queue) -> None:
         queue.running -= 1
@@ -245,6 +249,7 @@ class ActivityRunner:
     def cancel(self, run: LiveRun, seq: int) -> None:
         """Stop a running attempt (async activities are cancelled; threads are abandoned)."""
         task = self._tasks.pop((run.run_id, seq), None)
+        self._running.pop((run.run_id, seq), None)
         if task is not None:
             task.cancel()
 
@@ -253,21 +258,34 @@ class ActivityRunner:
         for seq in list(run.state.activities):
             self.cancel(run, seq)
 
-    def resume(self, run: LiveRun) -> None:
-        """After a restart: retry attempts that were cut short, re-arm retries, start what never started."""
+    def resume(self, run: LiveRun, *, last_alive: float | None = None) -> None:
+        """After a restart: record attempts cut short as lost, re-arm retries, start what never started.
+
+        `last_alive` is when the engine that ran them was last known alive: a lost attempt ends
+        there (or at its start, if later), so the downtime is never counted as its duration.
+        """
         for act in list(run.state.activities.values()):
             if act.running:
-                self._writer.record(run, E.ActivityTaskTimedOut, self._attempt_end(act, act.attempt) | {
-                    "retry_state": ATTEMPT_RETRYING,
-                    "timeout_type": ENGINE_RESTART,
-                    "next_retry_delay": 0.0,
-                    "failure": {"type": ENGINE_RESTART, "message": "the engine stopped while this attempt was running", "stack": "", "non_retryable": False},
-                })  # fmt: skip
+                self.record_lost(run, act, ENGINE_RESTART, "the engine stopped while this attempt was running", last_alive)
                 self.schedule(run, act.seq)
             elif act.retry_at is not None:
                 self._arm_retry(run, act.seq, act.retry_at)
             else:
                 self.schedule(run, act.seq)
+
+    def record_lost(self, run: LiveRun, act: ActivityState, how: str, message: str, last_alive: float | None) -> None:
+        """Record the running attempt of `act` as lost (`how`: EngineRestart or EngineShutdown); another attempt follows."""
+        started = act.started_time if act.started_time is not None else self._clock.now()
+        alive = max(started, min(last_alive, self._clock.now())) if last_alive is not None else started
+        failure = {"type": how, "message": message, "stack": "", "non_retryable": False}
+        attrs = self._attempt_end(act, act.attempt) | {
+            "retry_state": ATTEMPT_RETRYING,
+            "timeout_type": how,
+            "next_retry_delay": 0.0,
+            "last_alive_time": round(alive, 6),
+            "failure": failure,
+        }
+        self._writer.record(run, E.ActivityTaskTimedOut, attrs)
 
     def _arm_retry(self, run: LiveRun, seq: int, when: float) -> None:
         def due() -> None:
@@ -294,6 +312,7 @@ class ActivityRunner:
         except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never propagated
             error = exc
         self._tasks.pop(key, None)
+        self._running.pop(key, None)
         self._release(queue)
         current = run.state.activities.get(act.seq)
         if not self._ledger.is_live(run) or current is None or current.attempt != attempt or not current.running:
@@ -386,9 +405,27 @@ class ActivityRunner:
             "attempt": attempt,
         }
 
+    async def drain(self, grace: float) -> None:
+        """Start no more attempts, give the running ones `grace` seconds to end, and record the rest as lost.
+
+        A lost attempt ends now (EngineShutdown) and runs again at the next open, as after a crash but
+        with its real end time; a thread cannot be stopped, so its late result is discarded.
+        """
+        self.draining = True
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        for key, task in list(self._tasks.items()):
+            run = self._running.pop(key)
+            del self._tasks[key]
+            act = run.state.activities.get(key[1])
+            if self._ledger.is_live(run) and act is not None and act.running:
+                self.record_lost(run, act, ENGINE_SHUTDOWN, f"the engine closed while this attempt was running (grace period {grace:g}s)", self._clock.now())
+            task.cancel()
+
     def close(self) -> None:
         """Cancel running async attempts and stop taking thread work (threads finish on their own)."""
         for task in list(self._tasks.values()):
             task.cancel()
         self._tasks.clear()
+        self._running.clear()
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -28,7 +28,7 @@ from wfkit._engine._compat import CompatibilityChecker, CompatibilityReport
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
-from wfkit._engine._opener import EngineOpener, open_engine
+from wfkit._engine._opener import EngineOpener, live_engine, open_engine, release
 from wfkit._engine._operations import RunOperations
 from wfkit._engine._recovery import Recovery
 from wfkit._engine._timers import Timers
@@ -39,7 +39,7 @@ from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._store._store import Store
-from wfkit.errors import EngineClosedError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import ArgumentError, DefinitionError, EngineClosedError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,15 +73,22 @@ class Engine:
         default_task_queue: TaskQueue | None = None,
         max_activity_threads: int = 32,
         deadlock_timeout: float = 2.0,
+        shutdown_grace: float = 5.0,
     ) -> None:
         self.store = store
+        self.shutdown_grace = shutdown_grace
+        """Seconds `close()` waits for running activity attempts before recording them as lost."""
         self.registry = registry or default_registry
         self.clock: Clock = clock or SystemClock()
         self.converter: PayloadConverter = converter or JsonConverter()
         # The parts, lowest first; each gets only the parts below it (docs/architecture.md).
         self._ledger = ledger = RunLedger(wake=lambda: self._writer.wake())
         self._writer = writer = Writer(
-            store, self.clock, activate=lambda: self._activator.activate_dirty(), on_rollback=lambda runs, new: self._recovery.roll_back(runs, new)
+            store,
+            self.clock,
+            activate=lambda: self._activator.activate_dirty(),
+            on_rollback=lambda runs, new: self._recovery.roll_back(runs, new),
+            on_fenced=lambda error: self._stop_work(error),
         )
         self._timers = timers = Timers(self.clock, ledger, writer)
         self.activities = ActivityRunner(
@@ -133,6 +140,8 @@ class Engine:
         default_task_queue: TaskQueue | None = None,
         max_activity_threads: int = 32,
         deadlock_timeout: float = 2.0,
+        shutdown_grace: float = 5.0,
+        reuse: bool = False,
     ) -> EngineOpener[Engine]:
         """Open an engine on a DuckDB file (None: in memory) and resume the runs left open in it.
 
@@ -145,9 +154,13 @@ class Engine:
             default_task_queue: limits for queues not named in `task_queues`.
             max_activity_threads: threads for plain-`def` activities.
             deadlock_timeout: seconds workflow code may run without yielding before its workflow task fails.
+            shutdown_grace: seconds `close()` waits for running activity attempts (see `close`).
+            reuse: if this process already has an engine open on the file, return that engine (the other
+                options are then ignored) instead of raising `StoreLockedError`.
 
         Raises:
-            StoreLockedError: another process holds the file.
+            StoreLockedError: another process holds the file, or an engine of this process does (one engine
+                per file per process: re-running a notebook's open cell never makes a second writer).
             StoreCorruptError, NotAWfkitDatabaseError, SchemaVersionError: the file cannot be used.
         """
 
@@ -160,8 +173,15 @@ class Engine:
             default_task_queue=default_task_queue,
             max_activity_threads=max_activity_threads,
             deadlock_timeout=deadlock_timeout,
+            shutdown_grace=shutdown_grace,
         )
-        return open_engine(make, path)
+        return open_engine(make, path, reuse=reuse)
+
+    @staticmethod
+    def live(path: str | os.PathLike[str]) -> Engine | None:
+        """The engine this process has open on `path` (symlinks and relative paths resolved), or None."""
+        engine: Engine | None = live_engine(path)
+        return engine
 
     async def __aenter__(self) -> Engine:
         return self
@@ -175,23 +195,33 @@ class Engine:
         self._writer.start()
         await self._writer.flush()
 
-    async def close(self) -> None:
-        """Commit what is pending, stop running attempts and close the database.
+    async def close(self, *, grace: float | None = None) -> None:
+        """Let running activity attempts finish for up to `grace` seconds (default: `shutdown_grace`), then close.
 
-        Open runs stay open in the file and resume at the next `Engine.open`.
+        Attempts still running then are recorded as lost (`EngineShutdown`, ending now) and run again
+        at the next `Engine.open`, where every open run resumes; nothing recorded is lost.
         """
         if self._writer.closed:
             return
         try:
-            await self._writer.flush()
+            if self._writer.fenced is None:
+                await self.activities.drain(self.shutdown_grace if grace is None else grace)
+                await self._writer.flush()
         finally:
-            self._ledger.shutting_down = True
             self._writer.closed = True
-            self._timers.close()
-            self.activities.close()
-            self._activator.close()
-            self._ledger.fail_waiters(EngineClosedError("the engine was closed while waiting for this run"))
-            await self._writer.stop()
+            self._stop_work(EngineClosedError("the engine was closed while waiting for this run"))
+            try:
+                await self._writer.stop()
+            finally:
+                release(self.store.path, self)
+
+    def _stop_work(self, error: BaseException) -> None:
+        """No more attempts, timers or activations; whoever waits for a run gets `error`."""
+        self._ledger.shutting_down = True
+        self._timers.close()
+        self.activities.close()
+        self._activator.close()
+        self._ledger.fail_waiters(error)
 
     @property
     def closed(self) -> bool:
@@ -325,7 +355,7 @@ class Engine:
         self._writer.check_open()
         if run_id is None:
             if workflow_id is None:
-                raise ValueError("history() needs a workflow_id or a run_id")
+                raise ArgumentError("history() needs a workflow_id or a run_id")
             run_id = self.get_handle(workflow_id).run_id
         run = self._ledger.find(run_id)
         if run is not None:
@@ -387,7 +417,7 @@ class Engine:
             elif isinstance(definition, ActivityDefinition):
                 self.registry.add_activity(definition)
             else:
-                raise TypeError(f"register() takes @wfkit.workflow and @wfkit.activity functions, got {type(definition).__name__}")
+                raise DefinitionError(f"register() takes @wfkit.workflow and @wfkit.activity functions, got {type(definition).__name__}")
 
     def configure_task_queue(self, name: str, config: TaskQueue) -> None:
         """Set the concurrency and rate limits of a task queue."""
@@ -429,7 +459,7 @@ class Engine:
                 raise WorkflowNotFoundError(f"no workflow named {workflow!r} is registered (registered: {known})")
             return definition
         if not isinstance(workflow, WorkflowDefinition):
-            raise TypeError(f"start() needs a @wfkit.workflow function or its name, got {type(workflow).__name__}")
+            raise ArgumentError(f"start() needs a @wfkit.workflow function or its name, got {type(workflow).__name__}")
         if self.registry.workflow(workflow.name) is not workflow:
             self.registry.add_workflow(workflow)
         return workflow

@@ -10,15 +10,40 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol, TypeVar
 
 from wfkit._store._store import Store
-from wfkit.errors import NotAwaitedError
+from wfkit.errors import NotAwaitedError, StoreLockedError
 
-__all__ = ["EngineOpener", "open_engine"]
+__all__ = ["EngineOpener", "live_engine", "open_engine", "release"]
 
 
 class _Startable(Protocol):
     async def _start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+# The engines this process has open, by the real path of their file: one per file, so re-running a
+# notebook's `Engine.open` cell can never put a second writer on the same histories.
+_LIVE: dict[str, Any] = {}
+_OPENING = object()
+
+
+def _key(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.path.abspath(os.fspath(path)))
+
+
+def live_engine(path: str | os.PathLike[str]) -> Any:
+    """The engine this process has open on `path` (compared after resolving symlinks), or None."""
+    engine = _LIVE.get(_key(path))
+    return None if engine is None or engine is _OPENING or engine.closed else engine
+
+
+def release(path: str | os.PathLike[str] | None, engine: object) -> None:
+    """Forget a closed engine (called by `Engine.close`)."""
+    if path is not None and _LIVE.get(_key(path)) is engine:
+        del _LIVE[_key(path)]
 
 
 E_co = TypeVar("E_co", bound=_Startable, covariant=True)
@@ -62,27 +87,54 @@ class _Opener:
         return "<wfkit.Engine.open(...) opener, not an engine yet: `engine = await wfkit.Engine.open(...)` or `async with` it>"
 
 
-def open_engine(make: Callable[[Store], E], path: str | os.PathLike[str] | None) -> EngineOpener[E]:
-    """Open the store at `path`, build the engine with `make(store)` and resume the file's open runs."""
+def open_engine(make: Callable[[Store], E], path: str | os.PathLike[str] | None, *, reuse: bool = False) -> EngineOpener[E]:
+    """Open the store at `path`, build the engine with `make(store)` and resume the file's open runs.
+
+    A file this process already has open gives that engine with `reuse`, else `StoreLockedError`.
+    """
 
     async def opened() -> E:
-        # One DuckDB thread: the engine runs many small transactions, whose per-statement cost
-        # (thread coordination) is a fifth lower with one thread; analytic queries over a
-        # million events take the same time either way on a small machine (docs/performance.md).
-        store = await asyncio.get_running_loop().run_in_executor(None, functools.partial(Store.open, path, threads=1))
+        if path is None:
+            return await _open(make, None)
+        key = _key(path)
+        held = _LIVE.get(key)
+        if held is _OPENING:
+            raise StoreLockedError(f"{path} is being opened by another Engine.open call in this process; await that one")
+        if held is not None and not held.closed:
+            if reuse:
+                return held  # type: ignore[no-any-return]
+            raise StoreLockedError(
+                f"{path} is already open in this process by {held!r}: a second engine would drive the same runs twice. "
+                "Keep using that engine, get it back with `await wfkit.Engine.open(path, reuse=True)`, or `await engine.close()` it first"
+            )
+        _LIVE[key] = _OPENING
         try:
-            engine = make(store)
+            engine = await _open(make, path)
         except BaseException:
-            store.close()
+            _LIVE.pop(key, None)
             raise
-        try:
-            await engine._start()
-        except BaseException:
-            # Resuming the file's runs failed (a damaged or hostile file): release the file, or this
-            # process would hold it until it exits.
-            with contextlib.suppress(Exception):
-                await engine.close()
-            raise
+        _LIVE[key] = engine
         return engine
 
     return _Opener(opened)
+
+
+async def _open(make: Callable[[Store], E], path: str | os.PathLike[str] | None) -> E:
+    # One DuckDB thread: the engine runs many small transactions, whose per-statement cost
+    # (thread coordination) is a fifth lower with one thread; analytic queries over a
+    # million events take the same time either way on a small machine (docs/performance.md).
+    store = await asyncio.get_running_loop().run_in_executor(None, functools.partial(Store.open, path, threads=1))
+    try:
+        engine = make(store)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        await engine._start()
+    except BaseException:
+        # Resuming the file's runs failed (a damaged or hostile file): release the file, or this
+        # process would hold it until it exits.
+        with contextlib.suppress(Exception):
+            await engine.close()
+        raise
+    return engine

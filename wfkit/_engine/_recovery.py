@@ -46,19 +46,22 @@ class Recovery:
                 raise StoreCorruptError(f"{self._store.path or 'memory'}: the history of open run {row['run_id']} cannot be resumed: {exc!r}") from None
         for index, run in enumerate(loaded):
             if run is not None:
-                self.resume(run)
+                self.resume(run, last_alive=self._store.previous_alive_at)
             if index == 0:
                 fault("recovery")
         if rows:
             logger.info("resumed %d open run(s) from %s", len(rows), self._store.path or "memory")
 
-    def resume(self, run: LiveRun) -> None:
-        """Pick up a run held in the ledger: rebuild its instance, re-arm its timers, restart its activities."""
+    def resume(self, run: LiveRun, *, last_alive: float | None = None) -> None:
+        """Pick up a run held in the ledger: rebuild its instance, re-arm its timers, restart its activities.
+
+        `last_alive`: when the engine that last ran it was last known alive (attempts it was running end there).
+        """
         if not self._activator.build_instance(run) and run.waiting_for_code:
             return
         for timer in run.state.timers.values():
             self._timers.arm(run, timer.seq, timer.fire_at)
-        self._activities.resume(run)
+        self._activities.resume(run, last_alive=last_alive)
         if run.state.unactivated:
             self._ledger.mark_dirty(run)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from wfkit._engine._ledger import LiveRun
 from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
 from wfkit._store._store import RunClose, RunRow, Store
-from wfkit.errors import EngineClosedError, StoreUnavailableError
+from wfkit.errors import EngineClosedError, StoreFencedError, StoreUnavailableError
 
 __all__ = ["Batch", "Writer"]
 
@@ -35,6 +36,10 @@ T = TypeVar("T")
 
 #: Batches of at most this many rows commit on the event loop itself; bigger ones on the DuckDB thread.
 INLINE_COMMIT_ROWS = 12
+
+#: Seconds between the owner's "alive" marks in the file: an attempt lost in a crash is recorded as
+#: ending at the last mark (or its start), not at the restart, so downtime never counts as its duration.
+ALIVE_INTERVAL = 1.0
 
 Rollback = Callable[[dict[str, LiveRun], set[str]], None]
 
@@ -49,9 +54,11 @@ class Batch:
     effects: list[tuple[LiveRun | None, Callable[[], None]]] = field(default_factory=list)
     runs: dict[str, LiveRun] = field(default_factory=dict)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    alive_at: float | None = None
+    """When set, the commit also records that this engine was alive then (see ALIVE_INTERVAL)."""
 
     def empty(self) -> bool:
-        return not (self.events or self.new_runs or self.closed or self.effects or self.waiters)
+        return not (self.events or self.new_runs or self.closed or self.effects or self.waiters or self.alive_at is not None)
 
     def rows(self) -> int:
         return len(self.events) + len(self.new_runs) + len(self.closed)
@@ -64,6 +71,7 @@ class Batch:
         self.effects += later.effects
         self.waiters += later.waiters
         self.runs.update(later.runs)
+        self.alive_at = later.alive_at if later.alive_at is not None else self.alive_at
 
     def drop_runs(self, run_ids: dict[str, LiveRun]) -> None:
         """Forget everything recorded for these runs."""
@@ -76,16 +84,29 @@ class Batch:
 class Writer:
     """Records into the open batch and commits batches in order, one transaction each."""
 
-    def __init__(self, store: Store, clock: Clock, *, activate: Callable[[], Awaitable[None]], on_rollback: Rollback) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        activate: Callable[[], Awaitable[None]],
+        on_rollback: Rollback,
+        on_fenced: Callable[[StoreFencedError], None],
+    ) -> None:
         self.store = store
         self._clock = clock
         self._activate = activate
         self._on_rollback = on_rollback
+        self._on_fenced = on_fenced
+        self.fenced: StoreFencedError | None = None
+        """Set once a newer engine in this process took the file over: this one records nothing more."""
         self._batch = Batch()
         self._woken = False
         self._wake_waiter: asyncio.Future[None] | None = None
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfkit-commit")
         self._task: asyncio.Task[None] | None = None
+        self._committing: asyncio.Future[None] | None = None
+        self._committed: Batch | None = None
         self.closed = False
         self.commit_error: BaseException | None = None
         """The last error a commit raised (None once a later commit succeeds)."""
@@ -127,10 +148,32 @@ class Writer:
     #### Pipeline ####
 
     def start(self) -> None:
+        self._start_task()
+        self._mark_alive()
+
+    def _start_task(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="wfkit-writer")
+        self._task.add_done_callback(self._writer_ended)
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        # A KeyboardInterrupt (the notebook's stop button) can land in the writer's own step: it ends
+        # the task, not the engine. What it was committing went back into the open batch; go on.
+        if not self.closed and self.fenced is None and not task.cancelled():
+            logger.warning("wfkit: the writer was interrupted (%r); restarting it", task.exception())
+            self._start_task()
+            self.wake()
+
+    def _mark_alive(self) -> None:
+        if self.closed or self.fenced is not None or self.store.epoch is None:
+            return
+        self._batch.alive_at = self._clock.now()
+        self.wake()
+        asyncio.get_running_loop().call_later(ALIVE_INTERVAL, self._mark_alive)
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is durable."""
+        if self.fenced is not None:
+            raise self.fenced
         if self._task is None or self._task.done():
             if self.closed:
                 raise EngineClosedError("this engine is closed")
@@ -154,6 +197,8 @@ class Writer:
     def check_open(self) -> None:
         if self.closed:
             raise EngineClosedError("this engine is closed; open a new one with wfkit.Engine.open(...)")
+        if self.fenced is not None:
+            raise self.fenced
 
     def check_writable(self) -> None:
         self.check_open()
@@ -175,47 +220,58 @@ class Writer:
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        committing: asyncio.Future[None] | None = None
-        committed: Batch | None = None
         while True:
             if not self._woken:
                 self._wake_waiter = loop.create_future()
                 await self._wake_waiter
             self._woken = False
             try:
-                if committing is not None and committing.done():
-                    assert committed is not None
-                    failed = committing.exception()
-                    committing = None
-                    self._finish_commit(committed, failed)
-                await self._activate()
-                stalled = self.storage_error is not None and loop.time() < self._retry_at
-                if committing is None and not stalled and not self._batch.empty():
-                    committed, self._batch = self._batch, Batch()
-                    if committed.rows() > INLINE_COMMIT_ROWS:
-                        committing = loop.run_in_executor(self._db_thread, self.store.write, committed.events, committed.new_runs, committed.closed)
-                        committing.add_done_callback(lambda _: self.wake())
-                    else:
-                        # A small batch while nothing else is committing: the round trip to the DuckDB
-                        # thread costs more than the write itself (a sequential step: 1.6 -> 1.3 ms).
-                        self._finish_commit(committed, self._write_inline(committed))
+                await self._step(loop)
             except Exception:  # the writer must outlive any bug, or every run would hang
                 logger.exception("wfkit: writer step failed")
 
+    async def _step(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The batch in flight lives on the writer, not in this coroutine: a writer restarted after an
+        # interrupt finishes it.
+        if self._committing is not None and self._committing.done():
+            assert self._committed is not None
+            failed, committed = self._committing.exception(), self._committed
+            self._committing = self._committed = None
+            self._finish_commit(committed, failed)
+        await self._activate()
+        stalled = self.storage_error is not None and loop.time() < self._retry_at
+        if self._committing is None and not stalled and not self._batch.empty():
+            committed, self._batch = self._batch, Batch()
+            if committed.rows() > INLINE_COMMIT_ROWS:
+                write = functools.partial(self.store.write, committed.events, committed.new_runs, committed.closed, alive_at=committed.alive_at)
+                self._committed = committed
+                self._committing = loop.run_in_executor(self._db_thread, write)
+                self._committing.add_done_callback(lambda _: self.wake())
+            else:
+                # A small batch while nothing else is committing: the round trip to the DuckDB
+                # thread costs more than the write itself (a sequential step: 1.6 -> 1.3 ms).
+                self._finish_commit(committed, self._write_inline(committed))
+
     def _write_inline(self, batch: Batch) -> Exception | None:
-        if not batch.rows():
+        if not batch.rows() and batch.alive_at is None:
             return None
         try:
-            self.store.write(batch.events, batch.new_runs, batch.closed)
+            self.store.write(batch.events, batch.new_runs, batch.closed, alive_at=batch.alive_at)
         except Exception as exc:  # noqa: BLE001 - handled like any failed commit
             return exc
+        except BaseException:  # KeyboardInterrupt: the write was rolled back; keep the batch for the next commit
+            batch.absorb(self._batch)
+            self._batch = batch
+            raise
         return None
 
     def _finish_commit(self, batch: Batch, error: BaseException | None) -> None:
         if error is not None:
             if not isinstance(error, Exception):
                 raise error
-            if _is_storage_error(error):
+            if isinstance(error, StoreFencedError):
+                self._fence(batch, error)
+            elif _is_storage_error(error):
                 self._stall(batch, error)
             else:
                 self._roll_back(batch, error)
@@ -225,15 +281,17 @@ class Writer:
             self.storage_error = None
             self._stall_delay = 0.0
         self.commit_error = None
-        fault("after_commit")
-        for _, effect in batch.effects:
-            try:
-                effect()
-            except Exception:  # one run's effect must not stop the others (logged, not raised)
-                logger.exception("wfkit: effect after commit failed")
-        for waiter in batch.waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        try:
+            fault("after_commit")
+        finally:  # the batch is durable: its effects happen even if an interrupt lands here
+            for _, effect in batch.effects:
+                try:
+                    effect()
+                except Exception:  # one run's effect must not stop the others (logged, not raised)
+                    logger.exception("wfkit: effect after commit failed")
+            for waiter in batch.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         if not self._batch.empty():
             self.wake()
 
@@ -249,6 +307,17 @@ class Writer:
         loop = asyncio.get_running_loop()
         self._retry_at = loop.time() + self._stall_delay
         loop.call_later(self._stall_delay, self.wake)
+
+    def _fence(self, batch: Batch, error: StoreFencedError) -> None:
+        """A newer engine owns the file: drop everything pending and stop (its runs are that engine's now)."""
+        if self.fenced is None:
+            logger.error("wfkit: %s", error)
+        self.fenced = error
+        pending, self._batch = self._batch, Batch()
+        for waiter in batch.waiters + pending.waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self._on_fenced(error)
 
     def _roll_back(self, batch: Batch, exc: Exception) -> None:
         """Forget what the failed batch (and anything built on it) holds, then let the engine reload those runs from disk."""

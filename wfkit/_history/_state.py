@@ -37,6 +37,8 @@ from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, Even
 __all__ = [
     "COMMAND_EVENTS",
     "ENGINE_RESTART",
+    "ENGINE_SHUTDOWN",
+    "LOST_ATTEMPT",
     "ActivityState",
     "ChildState",
     "RecordedActivation",
@@ -52,8 +54,12 @@ __all__ = [
 
 E = EventType
 
-#: `timeout_type` of an attempt that was running when the engine stopped (crash or close).
+#: `timeout_type` of an attempt that was running when its engine died (a crash); another attempt follows.
 ENGINE_RESTART = "EngineRestart"
+#: `timeout_type` of an attempt still running when its engine closed after its grace period; another follows.
+ENGINE_SHUTDOWN = "EngineShutdown"
+#: Attempts lost with their engine: they end at `last_alive_time` and do not count against the retry policy.
+LOST_ATTEMPT = frozenset({ENGINE_RESTART, ENGINE_SHUTDOWN})
 
 COMMAND_EVENTS = frozenset(
     {
@@ -327,7 +333,9 @@ class ActivityState:
     last_failure: dict[str, Any] | None = None
     cancel_requested: bool = False
     lost_attempts: int = 0
-    """Attempts cut short by an engine restart; they do not count against the retry policy."""
+    """Attempts lost with their engine (crash or close); they do not count against the retry policy."""
+    started_time: float | None = None
+    """When the running (or last) attempt started."""
 
 
 @dataclass(slots=True)
@@ -407,7 +415,7 @@ class RunState:
         if act is not None:
             act.running = False
             act.last_failure = attrs.get("failure")
-            act.lost_attempts += attrs.get("timeout_type") == ENGINE_RESTART
+            act.lost_attempts += attrs.get("timeout_type") in LOST_ATTEMPT
             act.retry_at = event.event_time + float(attrs.get("next_retry_delay") or 0.0)
 
     def _on_activity_scheduled(self, event: Event, attrs: dict[str, Any]) -> None:
@@ -420,6 +428,7 @@ class RunState:
         act = self.activities.get(attrs["activity_id"])
         if act is not None:
             act.attempt, act.started_event_id, act.running, act.retry_at = attrs["attempt"], event.event_id, True, None
+            act.started_time = event.event_time
 
     def _on_child_closed(self, event: Event, attrs: dict[str, Any]) -> None:
         self.children.pop(attrs["child_id"], None)

@@ -343,8 +343,62 @@ LEFT JOIN outcomes o USING (activity_type)
 LEFT JOIN retried r USING (activity_type);
 """
 
+_LOST = "event_type = 'ActivityTaskTimedOut' AND attributes->>'$.timeout_type' IN ('EngineRestart', 'EngineShutdown')"
+_LAST_ALIVE = "make_timestamptz(CAST(round(CAST(attributes->>'$.last_alive_time' AS DOUBLE) * 1000000) AS BIGINT))"
+
+
+def _edit(sql: str, *changes: tuple[str, str]) -> str:
+    for old, new in changes:
+        assert sql.count(old) == 1, old
+        sql = sql.replace(old, new)
+    return sql
+
+
+# Version 3: an attempt lost when its engine stopped (a crash, or a close that outwaited its grace
+# period) is status 'lost' in `activities` and ends when its engine was last known alive; it stays out
+# of `activity_stats` durations, failure and retry rates, and is counted in `lost_attempts`.
+_VIEWS_V3 = _edit(
+    _VIEWS_V2,
+    (
+        "SELECT run_id, activity_id, attempt, event_id AS closed_event_id, event_time AS closed_time, event_type AS close_type, attributes AS a",
+        f"SELECT run_id, activity_id, attempt, event_id AS closed_event_id,\n"
+        f"           CASE WHEN {_LOST} THEN coalesce({_LAST_ALIVE}, event_time) ELSE event_time END AS closed_time,\n"
+        "           event_type AS close_type, attributes AS a",
+    ),
+    (
+        "        WHEN x.close_type = 'ActivityTaskTimedOut' THEN 'timed_out'",
+        "        WHEN x.close_type = 'ActivityTaskTimedOut' AND x.a->>'$.timeout_type' IN ('EngineRestart', 'EngineShutdown') THEN 'lost'\n"
+        "        WHEN x.close_type = 'ActivityTaskTimedOut' THEN 'timed_out'",
+    ),
+    (
+        "        CASE WHEN event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut')"
+        " THEN CAST(attributes->>'$.next_retry_delay' AS DOUBLE) END AS retry_delay\n",
+        "        CASE WHEN event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut')"
+        " THEN CAST(attributes->>'$.next_retry_delay' AS DOUBLE) END AS retry_delay,\n"
+        f"        coalesce({_LOST}, false) AS lost\n",
+    ),
+    (
+        "        CASE WHEN c.event_type <> 'ActivityTaskCanceled' THEN (epoch_us(c.event_time) - epoch_us(s.event_time)) / 1000000 END AS duration_s,",
+        "        CASE WHEN c.event_type <> 'ActivityTaskCanceled' AND NOT c.lost"
+        " THEN (epoch_us(c.event_time) - epoch_us(s.event_time)) / 1000000 END AS duration_s,",
+    ),
+    (
+        "        c.event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') AS failed\n",
+        "        c.event_type IN ('ActivityTaskFailed', 'ActivityTaskTimedOut') AND NOT c.lost AS failed,\n        coalesce(c.lost, false) AS lost\n",
+    ),
+    ("        count(*) AS attempts,\n", "        count(*) FILTER (WHERE NOT lost) AS attempts,\n        count(*) FILTER (WHERE lost) AS lost_attempts,\n"),
+    (
+        "    SELECT activity_type, count(DISTINCT (run_id, activity_id)) AS retried FROM started WHERE attempt > 1 GROUP BY activity_type",
+        "    SELECT activity_type, count(DISTINCT (run_id, activity_id)) AS retried FROM closed WHERE retrying AND NOT lost GROUP BY activity_type",
+    ),
+    (
+        "    t.mean_s, t.p50_s, t.p95_s, t.p99_s, t.max_s, t.p50_queue_wait_s, t.p95_queue_wait_s\n",
+        "    t.mean_s, t.p50_s, t.p95_s, t.p99_s, t.max_s, t.p50_queue_wait_s, t.p95_queue_wait_s,\n    coalesce(t.lost_attempts, 0) AS lost_attempts\n",
+    ),
+)
+
 #: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).
-ANALYTIC_VIEWS = _VIEWS_V2
+ANALYTIC_VIEWS = _VIEWS_V3
 
 #: The analytic views, in the order ANALYTIC_VIEWS creates them.
 VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats")
@@ -384,10 +438,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 2: analytic views over the events (docs/analytics.md documents every column).
-    ANALYTIC_VIEWS,
+    _VIEWS_V2,
+    # 3: the owner of the file: each engine that opens it takes the next epoch, so a writer whose
+    # epoch is stale (a second engine opened the file since) is fenced off; `alive_at` is the last
+    # time the owner was known alive (attempts lost in a crash end there, not at the restart).
+    """
+    CREATE TABLE wfkit_owner (
+        epoch BIGINT NOT NULL,
+        pid INTEGER,
+        opened_at TIMESTAMPTZ,
+        alive_at TIMESTAMPTZ
+    );
+    INSERT INTO wfkit_owner VALUES (0, NULL, NULL, NULL);
+    """
+    + _VIEWS_V3,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables whose presence marks a wfkit database.
-WFKIT_TABLES = frozenset({"wfkit_schema", "workflows", "events"})
+WFKIT_TABLES = frozenset({"wfkit_schema", "workflows", "events", "wfkit_owner"})

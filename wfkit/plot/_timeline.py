@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
+from wfkit._history._state import LOST_ATTEMPT
 
 __all__ = ["OUTCOME_COLORS", "Attempt", "attempts", "preview", "timeline"]
 
@@ -23,6 +24,7 @@ OUTCOME_COLORS = {
     "timed_out": "#ef6c00",
     "canceled": "#757575",
     "running": "#1565c0",
+    "lost": "#f9a825",
     "waiting": "#b0bec5",
     "fired": "#6a1b9a",
     "timer": "#8e24aa",
@@ -60,7 +62,7 @@ class Attempt:
     started: float | None
     ended: float | None
     outcome: str
-    """completed, failed, timed_out, canceled, or running (not closed in this history)."""
+    """completed, failed, timed_out, lost (with its engine: a crash or a close), canceled, or running (not closed in this history)."""
     detail: tuple[str, ...]
     """Short previews of the input and the result or failure, one per line (not yet HTML-escaped)."""
 
@@ -128,9 +130,11 @@ def attempts(history: Any) -> list[Attempt]:
             state = pool[key]
             completed = et in (E.ActivityTaskCompleted, E.ChildWorkflowExecutionCompleted)
             outcome = f"result: {preview(attrs.get('result'))}" if completed else f"failure: {preview(attrs.get('failure'))}"
-            close(
-                state, event.event_time, _CLOSE_OUTCOME[et], (f"input: {preview(state['input'])}", outcome), int(attrs.get("attempt") or state["attempt"] or 1)
-            )
+            ended, kind = event.event_time, _CLOSE_OUTCOME[et]
+            if et is E.ActivityTaskTimedOut and attrs.get("timeout_type") in LOST_ATTEMPT:
+                # Lost with its engine: it ran until the engine was last known alive, not until the restart.
+                ended, kind = float(attrs.get("last_alive_time") or state["started"] or ended), "lost"
+            close(state, ended, kind, (f"input: {preview(state['input'])}", outcome), int(attrs.get("attempt") or state["attempt"] or 1))
             if event.is_retrying_attempt:
                 state["queued"], state["started"] = event.event_time, None
             else:
@@ -241,7 +245,7 @@ def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
                 hovertext=[_hover(b) for b in waits], hoverinfo="text",
             )
         )  # fmt: skip
-    for outcome in ("completed", "failed", "timed_out", "canceled", "running"):
+    for outcome in ("completed", "failed", "timed_out", "lost", "canceled", "running"):
         chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
         if not chosen:
             continue
@@ -257,7 +261,7 @@ def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
 
 def _add_segments(fig: go.Figure, bars: list[Attempt], lanes: list[str]) -> None:
     index = {lane: i for i, lane in enumerate(lanes)}
-    for outcome in ("completed", "failed", "timed_out", "canceled", "running"):
+    for outcome in ("completed", "failed", "timed_out", "lost", "canceled", "running"):
         chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
         if not chosen:
             continue
