@@ -811,16 +811,16 @@ def profile_scenario(args: argparse.Namespace) -> None:
     window = {"on": False, "t0": 0.0, "wall": 0.0}
     original_write = _store.Store.write
 
-    def profiled_write(self: Any, *a: Any) -> None:
+    def profiled_write(self: Any, *a: Any, **kw: Any) -> None:
         if not window["on"]:
-            original_write(self, *a)
+            original_write(self, *a, **kw)
             return
         s = time.perf_counter()
         inline = threading.current_thread() is main_thread  # the loop's profiler is already on
         if not inline:
             db_prof.enable()
         try:
-            original_write(self, *a)
+            original_write(self, *a, **kw)
         finally:
             if not inline:
                 db_prof.disable()

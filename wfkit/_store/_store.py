@@ -104,6 +104,7 @@ class Store:
         self.path = path
         self.epoch: int | None = None
         """This store's owner epoch (None: read-only or in memory, never fenced)."""
+        self._owner_key = ""
         self.previous_alive_at: float | None = None
         """When the file's previous owner was last known alive (seconds since the epoch), read at open."""
 
@@ -155,8 +156,9 @@ class Store:
             raise
         self.previous_alive_at = None if row[1] is None else row[1] / 1_000_000
         self.epoch = epoch
+        self._owner_key = _owner_key(self.path)
         with _OWNERS_LOCK:
-            _OWNERS[_owner_key(self.path)] = epoch
+            _OWNERS[self._owner_key] = epoch
 
     def check_owner(self) -> None:
         """Raise `StoreFencedError` if another store in this process opened the file after this one.
@@ -166,8 +168,7 @@ class Store:
         """
         if self.epoch is None:
             return
-        with _OWNERS_LOCK:
-            current = _OWNERS.get(_owner_key(self.path or ""))
+        current = _OWNERS.get(self._owner_key)  # one dict read: atomic under the GIL
         if current != self.epoch:
             raise StoreFencedError(
                 f"{self.path}: this engine's ownership of the file (epoch {self.epoch}) was taken over by a newer engine in this process "
