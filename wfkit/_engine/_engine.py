@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -39,7 +38,7 @@ from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._store._store import Store
-from wfkit.errors import ArgumentError, DefinitionError, EngineClosedError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import ArgumentError, DefinitionError, EngineClosedError, WorkflowNotFoundError
 
 if TYPE_CHECKING:
     import duckdb
@@ -277,25 +276,9 @@ class Engine:
         """
         self._writer.check_writable()
         definition = self._definition(workflow)
-        payloads = []
-        for index, value in enumerate(definition.bind(args, kwargs), start=1):
-            try:
-                payloads.append(self.converter.to_payload(value))
-            except PayloadError as exc:
-                raise PayloadError(f"workflow {definition.name}: argument {index}: {exc}") from None
-        workflow_id = id or f"{definition.name}-{uuid.uuid4().hex[:12]}"
-        existing = self._ledger.by_workflow_id.get(workflow_id)
-        if existing is not None:
-            if id_reuse_policy != "terminate_if_running":
-                raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
-            self._lifecycle.close(existing, E.WorkflowExecutionTerminated, {"reason": "terminated by a new start (terminate_if_running)"})
-        elif id_reuse_policy == "reject_duplicate":
-            previous = self.store.latest_run(workflow_id)
-            if previous is not None:
-                raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
-        run = self._lifecycle.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
+        run = self._lifecycle.start_requested(definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy)
         await self._writer.flush()
-        return WorkflowHandle(self._operations, workflow_id, run.run_id)
+        return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
 
     async def fork(self, run_id: str, *, at_event: int | None = None, id: str | None = None) -> WorkflowHandle:  # noqa: A002
         """Start a new run that reuses `run_id`'s history up to `at_event` and continues live with the current code.
@@ -338,17 +321,7 @@ class Engine:
             WorkflowNotFoundError: no run has that id.
         """
         self._writer.check_open()
-        if run_id is None:
-            run = self._ledger.by_workflow_id.get(workflow_id)
-            if run is not None:
-                return WorkflowHandle(self._operations, workflow_id, run.run_id)
-            row = self.store.latest_run(workflow_id)
-            if row is None:
-                raise WorkflowNotFoundError(f"no run with workflow id {workflow_id!r} in {self.store.path or 'this in-memory database'}")
-            return WorkflowHandle(self._operations, workflow_id, row["run_id"])
-        if run_id not in self._ledger.runs and self.store.get_run(run_id) is None:
-            raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
-        return WorkflowHandle(self._operations, workflow_id, run_id)
+        return WorkflowHandle(self._operations, workflow_id, self._operations.resolve(workflow_id, run_id))
 
     def history(self, workflow_id: str | None = None, *, run_id: str | None = None) -> History:
         """The events of a run: the latest run of `workflow_id`, or the run `run_id`."""
@@ -356,14 +329,8 @@ class Engine:
         if run_id is None:
             if workflow_id is None:
                 raise ArgumentError("history() needs a workflow_id or a run_id")
-            run_id = self.get_handle(workflow_id).run_id
-        run = self._ledger.find(run_id)
-        if run is not None:
-            return History(run.workflow_id, run_id, tuple(run.events))
-        row = self.store.get_run(run_id)
-        if row is None:
-            raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
-        return History.from_events(self.store.load_events(run_id), workflow_id=row["workflow_id"], run_id=run_id)
+            run_id = self._operations.resolve(workflow_id, None)
+        return self._operations.history(run_id)
 
     def run_summaries(self, limit: int = 50) -> list[RunSummary]:
         """The most recent runs, newest first, for monitors: status, type, start, elapsed, current activities, progress.

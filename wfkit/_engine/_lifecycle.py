@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 import uuid
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
+from wfkit._definitions import WorkflowDefinition
 from wfkit._engine._activities import ActivityRunner
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
@@ -14,9 +16,10 @@ from wfkit._engine._writer import Writer
 from wfkit._history._commands import StartChildWorkflow
 from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._failure import failure_from_exception
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import fork_point
 from wfkit._store._store import RunClose, RunRow
-from wfkit.errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
 
 __all__ = ["RunLifecycle"]
 
@@ -74,6 +77,34 @@ class RunLifecycle:
         self._writer.add_run(run, row)
         self._ledger.mark_dirty(run)
         return run
+
+    def start_requested(
+        self,
+        definition: WorkflowDefinition[Any, Any],
+        args: Sequence[Any],
+        converter: PayloadConverter,
+        workflow_id: str | None,
+        task_queue: str | None,
+        id_reuse_policy: str,
+    ) -> LiveRun:
+        """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy."""
+        payloads = []
+        for index, value in enumerate(args, start=1):
+            try:
+                payloads.append(converter.to_payload(value))
+            except PayloadError as exc:
+                raise PayloadError(f"workflow {definition.name}: argument {index}: {exc}") from None
+        workflow_id = workflow_id or f"{definition.name}-{uuid.uuid4().hex[:12]}"
+        existing = self._ledger.by_workflow_id.get(workflow_id)
+        if existing is not None:
+            if id_reuse_policy != "terminate_if_running":
+                raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
+            self.close(existing, E.WorkflowExecutionTerminated, {"reason": "terminated by a new start (terminate_if_running)"})
+        elif id_reuse_policy == "reject_duplicate":
+            previous = self._writer.store.latest_run(workflow_id)
+            if previous is not None:
+                raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
+        return self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
 
     def fork(self, source_run_id: str, at_event: int | None, *, workflow_id: str | None) -> LiveRun:
         """A new run whose history is a copy of the source's up to `at_event` (its lineage fields rewritten)."""

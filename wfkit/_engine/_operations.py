@@ -12,6 +12,7 @@ from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._writer import Writer
 from wfkit._history._events import CLOSING_EVENTS, Event, EventType
+from wfkit._history._history import History
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._runtime._driver import replay_into
@@ -129,6 +130,30 @@ class RunOperations:
             waiting_for_code=run.waiting_for_code,
             blocked=run.blocked,
         )
+
+    def resolve(self, workflow_id: str, run_id: str | None) -> str:
+        """The run id of `run_id` (checked to exist), or of `workflow_id`'s open or latest run."""
+        if run_id is not None:
+            if run_id not in self._ledger.runs and self._store.get_run(run_id) is None:
+                raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
+            return run_id
+        run = self._ledger.by_workflow_id.get(workflow_id)
+        if run is not None:
+            return run.run_id
+        row = self._store.latest_run(workflow_id)
+        if row is None:
+            raise WorkflowNotFoundError(f"no run with workflow id {workflow_id!r} in {self._store.path or 'this in-memory database'}")
+        return str(row["run_id"])
+
+    def history(self, run_id: str) -> History:
+        """A run's events: from memory while the engine holds the run, else from the store."""
+        run = self._ledger.find(run_id)
+        if run is not None:
+            return History(run.workflow_id, run_id, tuple(run.events))
+        row = self._store.get_run(run_id)
+        if row is None:
+            raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
+        return History.from_events(self._store.load_events(run_id), workflow_id=row["workflow_id"], run_id=run_id)
 
     def _open_run(self, run_id: str, action: str) -> LiveRun:
         self._writer.check_writable()
