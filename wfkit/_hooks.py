@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-async def _import_temporal(engine: Engine, source: Any, *, progress: bool = True) -> Any:
+async def _import_temporal(engine: Engine, source: Any, **options: Any) -> Any:
     from wfkit.temporal._import import import_into  # rich, only when importing
 
-    return await import_into(engine, source, progress=progress)
+    return await import_into(engine, source, **options)
 
 
 def _export_temporal(history: History, path: str | os.PathLike[str]) -> Any:

@@ -433,14 +433,23 @@ class Engine:
 
     #### Temporal interop (the logic lives in wfkit.temporal, installed through _extensions) ####
 
-    async def import_temporal(self, source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, progress: bool = True) -> Any:
+    async def import_temporal(
+        self,
+        source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        progress: bool = True,
+        run_id: str | None = None,
+        workflow_id: str | None = None,
+    ) -> Any:
         """Store Temporal JSON histories (a file, a directory searched for `*.json`/`*.json.gz`, or several).
 
         A malformed file is reported in the returned `wfkit.temporal.ImportReport` (with its JSON
-        path) and the others still import. Imported runs are never resumed by the engine.
+        path) and the others still import, each in its own transaction. Imported runs are never
+        resumed by the engine. `run_id` (one file only) and `workflow_id` name a run whose file
+        does not.
         """
         self._writer.check_writable()
-        return await _extensions.hook("import_temporal")(self, source, progress=progress)
+        return await _extensions.hook("import_temporal")(self, source, progress=progress, run_id=run_id, workflow_id=workflow_id)
 
     def export_temporal(self, run_id: str, path: str | os.PathLike[str]) -> Any:
         """Write a run (a run id, or a workflow id for its latest run) as Temporal history JSON; returns the path."""

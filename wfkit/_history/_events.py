@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +16,19 @@ __all__ = ["ATTEMPT_RETRYING", "CLOSE_STATUS", "CLOSING_EVENTS", "Event", "Event
 ATTEMPT_RETRYING = "InProgress"
 
 
-class EventType(str, enum.Enum):
-    """The type of a history event (Temporal's names)."""
+_PSEUDO_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,127}$")
 
+
+class EventType(str, enum.Enum):
+    """The type of a history event: every type of Temporal's `temporal.api.enums.v1.EventType`, with its names.
+
+    wfkit's own engine records a subset; a Temporal import keeps each event's own type. A type
+    newer than this list (a PascalCase name such as `EventType("FromTheFuture")`) becomes a
+    pseudo-member that is not listed by iteration but compares, stores and reads back like any
+    other, so an imported event never changes its type.
+    """
+
+    # The types wfkit's engine records.
     WorkflowExecutionStarted = "WorkflowExecutionStarted"
     WorkflowExecutionCompleted = "WorkflowExecutionCompleted"
     WorkflowExecutionFailed = "WorkflowExecutionFailed"
@@ -45,9 +57,64 @@ class EventType(str, enum.Enum):
     ChildWorkflowExecutionCompleted = "ChildWorkflowExecutionCompleted"
     ChildWorkflowExecutionFailed = "ChildWorkflowExecutionFailed"
     ChildWorkflowExecutionCanceled = "ChildWorkflowExecutionCanceled"
+    # The rest of Temporal's types (its enum number in the comment).
+    WorkflowExecutionTimedOut = "WorkflowExecutionTimedOut"  # 4
+    WorkflowTaskTimedOut = "WorkflowTaskTimedOut"  # 8
+    RequestCancelExternalWorkflowExecutionInitiated = "RequestCancelExternalWorkflowExecutionInitiated"  # 22
+    RequestCancelExternalWorkflowExecutionFailed = "RequestCancelExternalWorkflowExecutionFailed"  # 23
+    ExternalWorkflowExecutionCancelRequested = "ExternalWorkflowExecutionCancelRequested"  # 24
+    StartChildWorkflowExecutionFailed = "StartChildWorkflowExecutionFailed"  # 30
+    ChildWorkflowExecutionTimedOut = "ChildWorkflowExecutionTimedOut"  # 35
+    ChildWorkflowExecutionTerminated = "ChildWorkflowExecutionTerminated"  # 36
+    SignalExternalWorkflowExecutionInitiated = "SignalExternalWorkflowExecutionInitiated"  # 37
+    SignalExternalWorkflowExecutionFailed = "SignalExternalWorkflowExecutionFailed"  # 38
+    ExternalWorkflowExecutionSignaled = "ExternalWorkflowExecutionSignaled"  # 39
+    UpsertWorkflowSearchAttributes = "UpsertWorkflowSearchAttributes"  # 40
+    WorkflowExecutionUpdateAccepted = "WorkflowExecutionUpdateAccepted"  # 41
+    WorkflowExecutionUpdateRejected = "WorkflowExecutionUpdateRejected"  # 42
+    WorkflowExecutionUpdateCompleted = "WorkflowExecutionUpdateCompleted"  # 43
+    WorkflowPropertiesModifiedExternally = "WorkflowPropertiesModifiedExternally"  # 44
+    ActivityPropertiesModifiedExternally = "ActivityPropertiesModifiedExternally"  # 45
+    WorkflowPropertiesModified = "WorkflowPropertiesModified"  # 46
+    WorkflowExecutionUpdateAdmitted = "WorkflowExecutionUpdateAdmitted"  # 47
+    NexusOperationScheduled = "NexusOperationScheduled"  # 48
+    NexusOperationStarted = "NexusOperationStarted"  # 49
+    NexusOperationCompleted = "NexusOperationCompleted"  # 50
+    NexusOperationFailed = "NexusOperationFailed"  # 51
+    NexusOperationCanceled = "NexusOperationCanceled"  # 52
+    NexusOperationTimedOut = "NexusOperationTimedOut"  # 53
+    NexusOperationCancelRequested = "NexusOperationCancelRequested"  # 54
+    WorkflowExecutionOptionsUpdated = "WorkflowExecutionOptionsUpdated"  # 55
+    NexusOperationCancelRequestCompleted = "NexusOperationCancelRequestCompleted"  # 56
+    NexusOperationCancelRequestFailed = "NexusOperationCancelRequestFailed"  # 57
+    WorkflowExecutionPaused = "WorkflowExecutionPaused"  # 58
+    WorkflowExecutionUnpaused = "WorkflowExecutionUnpaused"  # 59
+    WorkflowExecutionTimeSkippingTransitioned = "WorkflowExecutionTimeSkippingTransitioned"  # 60
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventType | None:
+        """A type newer than this list: a pseudo-member, made once per name (so `is` works)."""
+        if not isinstance(value, str) or not _PSEUDO_NAME.match(value):
+            return None
+        with _PSEUDO_LOCK:
+            member = cls._value2member_map_.get(value)
+            if member is None:
+                member = str.__new__(cls, value)
+                member._name_ = value
+                member._value_ = value
+                cls._value2member_map_[value] = member
+        return member  # type: ignore[return-value]
+
+    @property
+    def is_known(self) -> bool:
+        """False for a pseudo-member (a type newer than this wfkit)."""
+        return self._name_ in type(self).__members__
+
+
+_PSEUDO_LOCK = threading.Lock()
 
 
 CLOSING_EVENTS = frozenset(
@@ -57,6 +124,7 @@ CLOSING_EVENTS = frozenset(
         EventType.WorkflowExecutionCanceled,
         EventType.WorkflowExecutionTerminated,
         EventType.WorkflowExecutionContinuedAsNew,
+        EventType.WorkflowExecutionTimedOut,
     }
 )
 
@@ -67,6 +135,7 @@ CLOSE_STATUS: dict[EventType, str] = {
     EventType.WorkflowExecutionCanceled: "Canceled",
     EventType.WorkflowExecutionTerminated: "Terminated",
     EventType.WorkflowExecutionContinuedAsNew: "ContinuedAsNew",
+    EventType.WorkflowExecutionTimedOut: "TimedOut",
 }
 
 

@@ -16,7 +16,10 @@ from typing import Any
 from wfkit.errors import HistoryFormatError
 
 __all__ = [
+    "INVALID_JSON",
+    "MAX_DEPTH",
     "Reader",
+    "check_value",
     "encode_payload",
     "format_duration",
     "format_time",
@@ -30,6 +33,70 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 #: How deep a failure's chain of causes may go before the history is called malformed.
 MAX_CAUSE_DEPTH = 64
+
+#: How deep the JSON of one event (or of one decoded payload) may nest: deeper is refused, so no
+#: walk over it (ours, `json`, DuckDB's) can hit a recursion limit.
+MAX_DEPTH = 200
+
+#: Event times wfkit can store (DuckDB TIMESTAMPTZ, Python datetimes): from 1970 to before year 9999.
+#: The `encoding` of a `json/plain` (or `json/protobuf`) payload whose data is not JSON: kept as base64.
+INVALID_JSON = "binary/invalid-json"
+
+_LATEST_TIME = 253370764800.0  # 9999-01-01T00:00:00Z
+_INT64 = 2**63
+_INT32 = 2**31
+
+
+def check_value(value: Any, path: str, file: str | None, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse what cannot be stored, without recursion: nesting deeper than `max_depth`, strings
+    (or keys) with lone surrogates, floats that are not finite, values that are not JSON."""
+    stack: list[tuple[Any, int, Any]] = [(value, 0, None)]
+    while stack:
+        item, depth, where = stack.pop()
+        if isinstance(item, str):
+            if not _storable_text(item):
+                raise HistoryFormatError(f"a string holds a lone surrogate ({_short(item)}), which cannot be stored", file=file, json_path=_path(path, where))
+        elif isinstance(item, dict):
+            if depth >= max_depth:
+                raise HistoryFormatError(f"nested more than {max_depth} levels deep", file=file, json_path=_path(path, where))
+            for key, child in item.items():
+                if not isinstance(key, str) or not _storable_text(key):
+                    raise HistoryFormatError(f"invalid object key {key!r}", file=file, json_path=_path(path, where))
+                if not isinstance(child, (int, str, bool)) or (isinstance(child, str) and not child.isascii()):
+                    stack.append((child, depth + 1, (where, key)))
+        elif isinstance(item, list):
+            if depth >= max_depth:
+                raise HistoryFormatError(f"nested more than {max_depth} levels deep", file=file, json_path=_path(path, where))
+            for index in range(len(item) - 1, -1, -1):
+                child = item[index]
+                if not isinstance(child, (int, str, bool)) or (isinstance(child, str) and not child.isascii()):
+                    stack.append((child, depth + 1, (where, index)))
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise HistoryFormatError("a number is too large (or not finite) to store", file=file, json_path=_path(path, where))
+        elif item is not None and not isinstance(item, (int, bool)):
+            raise HistoryFormatError(f"not JSON data: {type(item).__name__}", file=file, json_path=_path(path, where))
+
+
+def _storable_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _path(base: str, where: Any) -> str:
+    parts: list[str] = []
+    while where is not None:
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    parts.reverse()
+    if len(parts) > 12:  # a path into deep nesting: its start, and how much deeper it goes
+        parts = [*parts[:10], f"...({len(parts) - 10} levels deeper)"]
+    return base + "".join(parts)
 
 
 def _reject_constant(name: str) -> Any:
@@ -101,6 +168,8 @@ class Reader:
 
     def __init__(self, file: str | None) -> None:
         self.file = file
+        self.warnings: list[str] = []
+        """What was read but kept as it is (a `json/plain` payload that is not JSON, ...), one line each."""
 
     def error(self, path: str, problem: str) -> HistoryFormatError:
         return HistoryFormatError(problem, file=self.file, json_path=path)
@@ -138,12 +207,21 @@ class Reader:
         if isinstance(value, bool):
             raise self.error(f"{path}.{key}", "expected an integer, found a boolean")
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):
-            return int(value)
-        raise self.error(f"{path}.{key}", f"expected an integer, found {_kind(value)} {_short(value)}")
+            number = value
+        elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip())):
+            number = int(value)
+        else:
+            raise self.error(f"{path}.{key}", f"expected an integer, found {_kind(value)} {_short(value)}")
+        if not -_INT64 <= number < _INT64:
+            raise self.error(f"{path}.{key}", f"the integer {_short(value)} is out of range (a 64-bit integer)")
+        return number
+
+    def attempt(self, parent: dict[str, Any], key: str, path: str) -> int:
+        """An attempt number (int32, from 1; absent or 0 means 1)."""
+        value = self.integer(parent, key, path, default=1)
+        if value < 0 or value >= _INT32:
+            raise self.error(f"{path}.{key}", f"an attempt must be between 1 and {_INT32 - 1}, found {value}")
+        return value or 1
 
     def number(self, parent: dict[str, Any], key: str, path: str, default: float) -> float:
         value = parent.get(key)
@@ -195,7 +273,10 @@ class Reader:
             moment = datetime.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone in ('Z', 'z') else zone}")
         except ValueError as exc:
             raise self.error(f"{path}.{key}", f"invalid time {_short(value)}: {exc}") from None
-        return (moment - _EPOCH).total_seconds() + (int(frac.ljust(9, "0")) / 1e9 if frac else 0.0)
+        seconds = (moment - _EPOCH).total_seconds() + (int(frac.ljust(9, "0")) / 1e9 if frac else 0.0)
+        if not 0 <= seconds < _LATEST_TIME:
+            raise self.error(f"{path}.{key}", f"the time {_short(value)} is out of range (wfkit stores times from 1970 to before 9999)")
+        return seconds
 
     def base64(self, value: Any, path: str) -> bytes:
         if not isinstance(value, str):
@@ -236,12 +317,19 @@ class Reader:
                 metadata[name] = data.decode("utf-8")
             except UnicodeDecodeError:
                 metadata[name] = {"base64": encoded}
-        raw_data = item.get("data", "")
+        raw_data = item.get("data")
+        if raw_data is None:  # proto3 JSON: null is the default (no data)
+            raw_data = ""
         data = self.base64(raw_data, f"{path}.data")
         encoding = metadata.get("encoding")
         extra = {k: v for k, v in metadata.items() if k != "encoding"}
         if encoding == "json/plain" or encoding == "json/protobuf":
-            value = parse_json(data, self.file, "payload") if data else None
+            try:
+                value = parse_json(data, self.file, "payload") if data else None
+                check_value(value, f"{path}.data", self.file)
+            except HistoryFormatError as exc:  # kept as raw bytes: the history is still good
+                self.warnings.append(f"{path}.data: {exc.problem}; kept as raw bytes")
+                return {"encoding": INVALID_JSON, "data": base64.b64encode(data).decode("ascii"), "metadata": metadata}
             out: dict[str, Any] = {"encoding": "json/plain", "data": value}
             if encoding != "json/plain" or extra:
                 out["metadata"] = metadata

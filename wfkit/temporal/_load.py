@@ -14,7 +14,11 @@ are Temporal's, so `scheduled_event_id` and friends point at the same events in 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +26,11 @@ from typing import Any
 
 from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._history import History
-from wfkit.temporal._fields import EVENT_FIELDS, EVENT_TYPES
-from wfkit.temporal._json import Reader, enum_value, seed_for_run
+from wfkit.temporal._fields import EVENT_FIELDS, EVENT_TYPE_NUMBERS, EVENT_TYPES
+from wfkit.temporal._json import Reader, check_value, enum_value, seed_for_run
 from wfkit.temporal._source import attributes_key, canonical_event, pascal_name, read_source
 
-__all__ = ["RUNNING_ON_TEMPORAL", "Loaded", "load", "load_history", "report_unknown"]
+__all__ = ["RUNNING_ON_TEMPORAL", "Loaded", "load", "load_history", "report_unknown", "report_warnings"]
 
 logger = logging.getLogger("wfkit.temporal")
 E = EventType
@@ -34,8 +38,8 @@ E = EventType
 #: `workflows.status` of an imported run that was still open on Temporal (the engine never resumes it).
 RUNNING_ON_TEMPORAL = "RunningOnTemporal"
 
-# wfkit's status map, plus the closing event Temporal has and wfkit's own runs never record.
-_CLOSE_STATUS = {event.value: status for event, status in CLOSE_STATUS.items()} | {"WorkflowExecutionTimedOut": "TimedOut"}
+_CLOSE_STATUS = {event.value: status for event, status in CLOSE_STATUS.items()}
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,127}$")
 
 _reported: set[str] = set()
 
@@ -51,6 +55,8 @@ class Loaded:
     """The file (or other source) it came from."""
     unknown: dict[str, int] = field(default_factory=dict)
     """Event types and attributes wfkit does not know, with how often each occurred (all kept)."""
+    warnings: list[str] = field(default_factory=list)
+    """What was kept as it is rather than decoded (a payload that is not valid JSON, a made-up run id), one line each."""
     workflow_type: str = ""
     task_queue: str | None = None
     start_time: float = 0.0
@@ -82,7 +88,16 @@ def load_history(source: Any, *, workflow_id: str | None = None, run_id: str | N
     """
     loaded = load(source, workflow_id=workflow_id, run_id=run_id)
     report_unknown(loaded.unknown, loaded.name)
+    report_warnings(loaded.warnings, loaded.name)
     return loaded.history
+
+
+def report_warnings(warnings: list[str], name: str | None) -> None:
+    """Log what a load kept as it is (logger `wfkit.temporal`), a few lines at most."""
+    for line in warnings[:5]:
+        logger.warning("%s: %s", name or "history", line)
+    if len(warnings) > 5:
+        logger.warning("%s: ... and %d more like these", name or "history", len(warnings) - 5)
 
 
 def report_unknown(unknown: dict[str, int], name: str | None) -> None:
@@ -117,10 +132,14 @@ class _Converter:
         self.children: dict[int, tuple[int, str, str]] = {}
         """StartChildWorkflowExecutionInitiated event id -> (wfkit child_id, workflow type, workflow id)."""
         self.run_id = ""
+        self.workflow_id = ""
         self.event_id = 0
         """The id of the event being converted."""
         self.last_task: dict[str, Any] = {}
         """The ids of the last WorkflowTaskCompleted event."""
+        self.snake = False
+        """True when the history spells its fields in snake_case (proto field names)."""
+        self.raw_events: list[Any] = []
 
     def _note(self, key: str) -> None:
         self.unknown[key] = self.unknown.get(key, 0) + 1
@@ -132,14 +151,19 @@ class _Converter:
             base = "$"
         else:
             top = read.obj(doc, "$")
+            base = "$.events"
+            if "events" not in top and isinstance(top.get("history"), dict) and "events" in top["history"]:
+                top, base = top["history"], "$.history.events"  # a GetWorkflowExecutionHistory response
             if "events" not in top:
                 raise read.error("$", "missing 'events' (a Temporal history is {\"events\": [...]})")
             raw_events = top["events"]
-            base = "$.events"
             if not isinstance(raw_events, list):
                 raise read.error(base, f"expected a list of events, found {type(raw_events).__name__}")
         if not raw_events:
             raise read.error(base, "the history has no events")
+        self.raw_events = raw_events
+        first = raw_events[0]
+        self.snake = isinstance(first, dict) and ("event_id" in first or "event_type" in first) and "eventId" not in first
         events: list[Event] = []
         loaded = Loaded(History("", "", ()), RUNNING_ON_TEMPORAL, self.name)
         for index, raw in enumerate(raw_events):
@@ -147,19 +171,19 @@ class _Converter:
             events.append(self._event(read.obj(raw, path), path, index + 1, loaded, workflow_id, run_id))
         loaded.history = History.from_events(events, workflow_id=loaded.history.workflow_id, run_id=self.run_id)
         loaded.unknown = self.unknown
+        loaded.warnings += read.warnings
         return loaded
 
     def _event(self, raw: dict[str, Any], path: str, expected_id: int, loaded: Loaded, workflow_id: str | None, run_id: str | None) -> Event:
         # One event's checks in the order of its fields (complexity ~16): each check names the field it reads.
         read = self.read
-        event_id = read.integer(raw, "eventId", path, required=True)
+        check_value(raw, path, self.name)  # storable, and shallow enough for every walk after this one
+        canonical = canonical_event(raw, snake=self.snake)
+        event_id = read.integer(canonical, "eventId", path, required=True)
         if event_id != expected_id:
             raise read.error(f"{path}.eventId", f"event ids must run 1, 2, 3, ... without gaps: expected {expected_id}, found {event_id}")
-        event_time = round(read.time(raw, "eventTime", path), 6)  # microseconds, as stored (nanoseconds stay under `temporal`)
-        pascal = pascal_name(read.string(raw, "eventType", path, required=True))
-        if not pascal:
-            raise read.error(f"{path}.eventType", "empty event type")
-        canonical = canonical_event(raw)
+        event_time = round(read.time(canonical, "eventTime", path), 6)  # microseconds, as stored (nanoseconds stay under `temporal`)
+        pascal = self._type_name(canonical, path)
         key = attributes_key(pascal)
         known_fields = EVENT_TYPES.get(pascal)
         if known_fields is None:
@@ -174,7 +198,7 @@ class _Converter:
             for name in attrs:
                 if name not in known_fields:
                     self._note(f"attribute {pascal}.{name}")
-        temporal: dict[str, Any] = {"eventType": pascal, "eventTime": raw["eventTime"], "attributes": attrs}
+        temporal: dict[str, Any] = {"eventType": pascal, "eventTime": canonical["eventTime"], "attributes": attrs}
         for name, value in canonical.items():
             if name in ("eventId", "eventTime", "eventType", key):
                 continue
@@ -188,10 +212,8 @@ class _Converter:
         self.event_id = event_id
         mapped: dict[str, Any]
         mapper = _MAPPERS.get(pascal)
-        if mapper is None:  # kept as a marker named after it (wfkit has no such event type)
-            if known_fields is not None:
-                self._note(f"event type {pascal}")
-            event_type, mapped = E.MarkerRecorded, {"marker_name": f"temporal:{pascal}"}
+        if mapper is None:  # a type newer than wfkit: its own (pseudo-member) type, attributes under `temporal` only
+            event_type, mapped = EventType(pascal), {}
         else:
             event_type, mapped = mapper(self, attrs, apath)
         if pascal in _CLOSE_STATUS:
@@ -202,11 +224,35 @@ class _Converter:
         mapped["temporal"] = temporal
         return Event(event_id, event_type, event_time, mapped)
 
+    def _type_name(self, canonical: dict[str, Any], path: str) -> str:
+        """The event's type, PascalCase: from `EVENT_TYPE_TIMER_FIRED`, `TimerFired` or the enum number 18."""
+        read = self.read
+        value = canonical.get("eventType")
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value not in EVENT_TYPE_NUMBERS:
+                raise read.error(f"{path}.eventType", f"unknown event type number {value}")
+            return str(EVENT_TYPE_NUMBERS[value])
+        pascal = pascal_name(read.string(canonical, "eventType", path, required=True))
+        if not pascal:
+            raise read.error(f"{path}.eventType", "empty event type")
+        if not _TYPE_NAME.match(pascal) or pascal == "Unspecified":
+            raise read.error(f"{path}.eventType", f"not an event type: {json.dumps(pascal)[:60]}")
+        return pascal
+
+    def _made_up_run_id(self) -> str:
+        """A run id for a history that names none: derived from its events, so a re-import finds the same run."""
+        digest = hashlib.sha256(json.dumps(self.raw_events, sort_keys=True, ensure_ascii=True).encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
     def _start(self, attrs: dict[str, Any], path: str, loaded: Loaded, event_time: float, workflow_id: str | None, run_id: str | None) -> None:
         read = self.read
         self.run_id = run_id or read.string(attrs, "originalExecutionRunId", path) or read.string(attrs, "firstExecutionRunId", path)
+        if not self.run_id:
+            self.run_id = self._made_up_run_id()
+            self.read.warnings.append(f"the start event names no run id (originalExecutionRunId): using {self.run_id} (pass run_id= to choose one)")
         wf_id = read.string(attrs, "workflowId", path) or workflow_id or (Path(self.name).name.split(".")[0] if self.name else "")
         loaded.history = History(wf_id, self.run_id, ())
+        self.workflow_id = wf_id
         loaded.start_time = event_time
         loaded.workflow_type = read.string(read.child(attrs, "workflowType", path, required=True), "name", f"{path}.workflowType", required=True)
         loaded.task_queue = read.string(read.child(attrs, "taskQueue", path), "name", f"{path}.taskQueue") or None
@@ -214,8 +260,6 @@ class _Converter:
         loaded.parent_workflow_id = read.string(parent, "workflowId", f"{path}.parentWorkflowExecution") or None
         loaded.parent_run_id = read.string(parent, "runId", f"{path}.parentWorkflowExecution") or None
         loaded.continued_from_run_id = read.string(attrs, "continuedExecutionRunId", path) or None
-        if not self.run_id:
-            raise read.error(path, "the start event names no run id (originalExecutionRunId); pass run_id=")
 
     #### Mappers: Temporal attributes -> (wfkit event type, wfkit attributes) ####
 
@@ -224,7 +268,7 @@ class _Converter:
         parent = read.child(a, "parentWorkflowExecution", p)
         return E.WorkflowExecutionStarted, {
             "workflow_type": read.string(read.child(a, "workflowType", p), "name", f"{p}.workflowType"),
-            "workflow_id": read.string(a, "workflowId", p) or None,
+            "workflow_id": read.string(a, "workflowId", p) or self.workflow_id or None,
             "input": read.payloads(a, "input", p),
             "task_queue": read.string(read.child(a, "taskQueue", p), "name", f"{p}.taskQueue") or None,
             "random_seed": self._seed(a, p),
@@ -233,7 +277,7 @@ class _Converter:
             "parent_child_id": None,
             "continued_from_run_id": read.string(a, "continuedExecutionRunId", p) or None,
             "run_id": self.run_id,
-            "attempt": read.integer(a, "attempt", p, default=1),
+            "attempt": read.attempt(a, "attempt", p),
         }
 
     def _seed(self, a: dict[str, Any], p: str) -> int:
@@ -246,7 +290,7 @@ class _Converter:
         return seed_for_run(self.run_id)
 
     def _task_scheduled(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
-        return E.WorkflowTaskScheduled, {"attempt": self.read.integer(a, "attempt", p, default=1)}
+        return E.WorkflowTaskScheduled, {"attempt": self.read.attempt(a, "attempt", p)}
 
     def _task_started(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         return E.WorkflowTaskStarted, {"scheduled_event_id": self.read.integer(a, "scheduledEventId", p)}
@@ -257,20 +301,21 @@ class _Converter:
         return E.WorkflowTaskCompleted, dict(self.last_task)
 
     def _upsert_search_attributes(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
-        read = self.read
-        fields = read.child(read.child(a, "searchAttributes", p), "indexedFields", f"{p}.searchAttributes")
-        if set(fields) != {"TemporalChangeVersion"}:
-            self._note("event type UpsertWorkflowSearchAttributes")
-            return E.MarkerRecorded, {"marker_name": "temporal:UpsertWorkflowSearchAttributes"}
-        # temporalio's patched() adds this command by itself, after the patch marker: wfkit's patch
-        # is that one marker, so the upsert counts as part of completing the workflow task (not a
-        # command the code issued, which a replay would look for).
-        versions = read.payload(fields["TemporalChangeVersion"], f"{p}.searchAttributes.indexedFields.TemporalChangeVersion")
-        return E.WorkflowTaskCompleted, {
-            **self.last_task,
-            "sdk_command": "UpsertWorkflowSearchAttributes",
-            "search_attributes": {"TemporalChangeVersion": versions["data"]},
+        # temporalio's patched() adds one of these (TemporalChangeVersion) after its patch marker by
+        # itself; like every upsert it is not a command a wfkit replay looks for.
+        return E.UpsertWorkflowSearchAttributes, {
+            "search_attributes": self._payload_map(self.read.child(a, "searchAttributes", p), "indexedFields", f"{p}.searchAttributes"),
+            "workflow_task_completed_event_id": self.read.integer(a, "workflowTaskCompletedEventId", p) or None,
         }
+
+    def _payload_map(self, parent: dict[str, Any], key: str, p: str) -> dict[str, Any]:
+        """A map of payloads (memo fields, search attributes), each decoded to its value (or kept raw)."""
+        fields = self.read.child(parent, key, p)
+        out: dict[str, Any] = {}
+        for name, value in fields.items():
+            payload = self.read.payload(value, f"{p}.{key}.{name}")
+            out[name] = payload["data"] if payload.get("encoding") == "json/plain" else payload
+        return out
 
     def _task_failed(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
@@ -285,12 +330,10 @@ class _Converter:
 
     def _task_timed_out(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
-        timeout = enum_value(read.string(a, "timeoutType", p), "TIMEOUT_TYPE")
-        return E.WorkflowTaskFailed, {
+        return E.WorkflowTaskTimedOut, {
             "scheduled_event_id": read.integer(a, "scheduledEventId", p),
             "started_event_id": read.integer(a, "startedEventId", p),
-            "cause": "TimedOut",
-            "timeout_type": timeout,
+            "timeout_type": enum_value(read.string(a, "timeoutType", p), "TIMEOUT_TYPE"),
         }
 
     def _activity_scheduled(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
@@ -337,7 +380,7 @@ class _Converter:
     def _activity_started(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
         attrs = self._activity_ref(a, p)
-        attempt = read.integer(a, "attempt", p, default=1)
+        attempt = read.attempt(a, "attempt", p)
         self.attempts[self.event_id] = attempt
         self.last_attempt[attrs["activity_id"]] = attempt
         attrs["attempt"] = attempt
@@ -479,12 +522,13 @@ class _Converter:
     def _child_timed_out(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         attrs = self._child_ref(a, p)
         attrs["failure"] = {"type": "TimeoutError", "message": "child workflow timed out", "stack": "", "non_retryable": True}
-        return E.ChildWorkflowExecutionFailed, attrs
+        attrs["retry_state"] = enum_value(self.read.string(a, "retryState", p, default="RETRY_STATE_UNSPECIFIED"), "RETRY_STATE")
+        return E.ChildWorkflowExecutionTimedOut, attrs
 
     def _child_terminated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         attrs = self._child_ref(a, p)
         attrs["failure"] = {"type": "Terminated", "message": "child workflow was terminated", "stack": "", "non_retryable": True}
-        return E.ChildWorkflowExecutionFailed, attrs
+        return E.ChildWorkflowExecutionTerminated, attrs
 
     def _child_start_failed(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
@@ -492,7 +536,8 @@ class _Converter:
         cause = enum_value(read.string(a, "cause", p), "START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE")
         kind = "WorkflowAlreadyStartedError" if cause == "WorkflowAlreadyExists" else "StartChildWorkflowFailed"
         attrs["failure"] = {"type": kind, "message": f"child workflow {attrs['workflow_id']} could not start: {cause}", "stack": "", "non_retryable": True}
-        return E.ChildWorkflowExecutionFailed, attrs
+        attrs["cause"] = cause
+        return E.StartChildWorkflowExecutionFailed, attrs
 
     def _completed(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         return E.WorkflowExecutionCompleted, {"result": self.read.first_payload(a, "result", p)}
@@ -511,14 +556,134 @@ class _Converter:
         return E.WorkflowExecutionTerminated, {"reason": self.read.string(a, "reason", p)}
 
     def _timed_out(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
-        return E.WorkflowExecutionTerminated, {"reason": "workflow execution timed out (Temporal WorkflowExecutionTimedOut)"}
+        retry_state = enum_value(self.read.string(a, "retryState", p, default="RETRY_STATE_UNSPECIFIED"), "RETRY_STATE")
+        failure = {"type": "TimeoutError", "message": "workflow execution timed out", "stack": "", "non_retryable": True}
+        return E.WorkflowExecutionTimedOut, {"failure": failure, "retry_state": retry_state, "new_run_id": self.read.string(a, "newExecutionRunId", p) or None}
 
     def _continued(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
         return E.WorkflowExecutionContinuedAsNew, {"input": read.payloads(a, "input", p), "new_run_id": read.string(a, "newExecutionRunId", p) or None}
 
+    #### The types wfkit's engine does not record: their own type, a few typed attributes (all of them under `temporal`) ####
+
+    def _execution(self, a: dict[str, Any], key: str, p: str) -> dict[str, Any]:
+        read = self.read
+        execution = read.child(a, key, p)
+        return {
+            "workflow_id": read.string(execution, "workflowId", f"{p}.{key}") or None,
+            "run_id": read.string(execution, "runId", f"{p}.{key}") or None,
+        }
+
+    def _external_signal_initiated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        return E.SignalExternalWorkflowExecutionInitiated, {
+            **self._execution(a, "workflowExecution", p),
+            "signal_name": read.string(a, "signalName", p),
+            "input": read.payloads(a, "input", p),
+            "child_workflow_only": read.boolean(a, "childWorkflowOnly", p),
+        }
+
+    def _cancel_external_initiated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        return E.RequestCancelExternalWorkflowExecutionInitiated, {
+            **self._execution(a, "workflowExecution", p),
+            "reason": read.string(a, "reason", p),
+            "child_workflow_only": read.boolean(a, "childWorkflowOnly", p),
+        }
+
+    def _update_name(self, request: dict[str, Any], p: str) -> dict[str, Any]:
+        read = self.read
+        meta = read.child(request, "meta", p)
+        body = read.child(request, "input", p)
+        return {
+            "update_id": read.string(meta, "updateId", f"{p}.meta") or None,
+            "update_name": read.string(body, "name", f"{p}.input") or None,
+            "input": read.payloads(body, "args", f"{p}.input"),
+        }
+
+    def _update_admitted(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        return E.WorkflowExecutionUpdateAdmitted, self._update_name(self.read.child(a, "request", p), f"{p}.request")
+
+    def _update_accepted(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        attrs = self._update_name(self.read.child(a, "acceptedRequest", p), f"{p}.acceptedRequest")
+        attrs["protocol_instance_id"] = self.read.string(a, "protocolInstanceId", p) or None
+        return E.WorkflowExecutionUpdateAccepted, attrs
+
+    def _update_rejected(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        attrs = self._update_name(read.child(a, "rejectedRequest", p), f"{p}.rejectedRequest")
+        if a.get("failure") is not None:
+            attrs["failure"] = read.failure(a["failure"], f"{p}.failure")
+        return E.WorkflowExecutionUpdateRejected, attrs
+
+    def _update_completed(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        meta = read.child(a, "meta", p)
+        outcome = read.child(a, "outcome", p)
+        attrs: dict[str, Any] = {
+            "update_id": read.string(meta, "updateId", f"{p}.meta") or None,
+            "accepted_event_id": read.integer(a, "acceptedEventId", p) or None,
+            "result": read.first_payload(outcome, "success", f"{p}.outcome"),
+        }
+        if outcome.get("failure") is not None:
+            attrs["failure"] = read.failure(outcome["failure"], f"{p}.outcome.failure")
+        return E.WorkflowExecutionUpdateCompleted, attrs
+
+    def _properties_modified(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        return E.WorkflowPropertiesModified, {
+            "memo": self._payload_map(self.read.child(a, "upsertedMemo", p), "fields", f"{p}.upsertedMemo"),
+            "workflow_task_completed_event_id": self.read.integer(a, "workflowTaskCompletedEventId", p) or None,
+        }
+
+    def _nexus_scheduled(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        return E.NexusOperationScheduled, {
+            "endpoint": read.string(a, "endpoint", p) or None,
+            "service": read.string(a, "service", p) or None,
+            "operation": read.string(a, "operation", p) or None,
+            "input": read.first_payload(a, "input", p) if isinstance(a.get("input"), dict) and "payloads" in a["input"] else None,
+            "schedule_to_close": read.duration(a, "scheduleToCloseTimeout", p),
+        }
+
 
 Mapper = Callable[[_Converter, dict[str, Any], str], tuple[EventType, dict[str, Any]]]
+
+
+def _external_ref(event_type: EventType) -> Mapper:
+    def mapper(self: _Converter, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        attrs: dict[str, Any] = {**self._execution(a, "workflowExecution", p), "initiated_event_id": read.integer(a, "initiatedEventId", p) or None}
+        if "cause" in a:
+            attrs["cause"] = read.string(a, "cause", p)
+        return event_type, attrs
+
+    return mapper
+
+
+def _nexus_ref(event_type: EventType) -> Mapper:
+    def mapper(self: _Converter, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        read = self.read
+        attrs: dict[str, Any] = {"scheduled_event_id": read.integer(a, "scheduledEventId", p) or None}
+        if a.get("failure") is not None:
+            attrs["failure"] = read.failure(a["failure"], f"{p}.failure")
+        if isinstance(a.get("result"), dict):
+            result = read.obj(a["result"], f"{p}.result")
+            attrs["result"] = read.payload(result, f"{p}.result") if "payloads" not in result else read.first_payload(a, "result", p)
+        for key, name in (("operationToken", "operation_token"), ("operationId", "operation_id")):
+            if key in a:
+                attrs[name] = read.string(a, key, p)
+        return event_type, attrs
+
+    return mapper
+
+
+def _plain(event_type: EventType) -> Mapper:
+    """Types whose attributes need no wfkit column (paused, options updated, ...): all under `temporal`."""
+
+    def mapper(self: _Converter, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
+        return event_type, {}
+
+    return mapper
 
 
 _MAPPERS: dict[str, Mapper] = {
@@ -556,4 +721,42 @@ _MAPPERS: dict[str, Mapper] = {
     "WorkflowExecutionTerminated": _Converter._terminated,
     "WorkflowExecutionTimedOut": _Converter._timed_out,
     "WorkflowExecutionContinuedAsNew": _Converter._continued,
+    "SignalExternalWorkflowExecutionInitiated": _Converter._external_signal_initiated,
+    "SignalExternalWorkflowExecutionFailed": _external_ref(E.SignalExternalWorkflowExecutionFailed),
+    "ExternalWorkflowExecutionSignaled": _external_ref(E.ExternalWorkflowExecutionSignaled),
+    "RequestCancelExternalWorkflowExecutionInitiated": _Converter._cancel_external_initiated,
+    "RequestCancelExternalWorkflowExecutionFailed": _external_ref(E.RequestCancelExternalWorkflowExecutionFailed),
+    "ExternalWorkflowExecutionCancelRequested": _external_ref(E.ExternalWorkflowExecutionCancelRequested),
+    "WorkflowExecutionUpdateAdmitted": _Converter._update_admitted,
+    "WorkflowExecutionUpdateAccepted": _Converter._update_accepted,
+    "WorkflowExecutionUpdateRejected": _Converter._update_rejected,
+    "WorkflowExecutionUpdateCompleted": _Converter._update_completed,
+    "WorkflowPropertiesModified": _Converter._properties_modified,
+    "NexusOperationScheduled": _Converter._nexus_scheduled,
+    **{
+        t.value: _nexus_ref(t)
+        for t in (
+            E.NexusOperationStarted,
+            E.NexusOperationCompleted,
+            E.NexusOperationFailed,
+            E.NexusOperationCanceled,
+            E.NexusOperationTimedOut,
+            E.NexusOperationCancelRequested,
+            E.NexusOperationCancelRequestCompleted,
+            E.NexusOperationCancelRequestFailed,
+        )
+    },
+    **{
+        t.value: _plain(t)
+        for t in (
+            E.WorkflowPropertiesModifiedExternally,
+            E.ActivityPropertiesModifiedExternally,
+            E.WorkflowExecutionOptionsUpdated,
+            E.WorkflowExecutionPaused,
+            E.WorkflowExecutionUnpaused,
+            E.WorkflowExecutionTimeSkippingTransitioned,
+        )
+    },
 }
+
+assert set(_MAPPERS) == {t.value for t in EventType}, "every EventType has a mapper"

@@ -3,17 +3,19 @@ and making the older dialect's spellings canonical, before `_load` converts the 
 
 from __future__ import annotations
 
-import copy
 import gzip
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from wfkit.errors import HistoryFormatError
-from wfkit.temporal._json import parse_json
+from wfkit.temporal._json import check_value, parse_json
 
-__all__ = ["attributes_key", "canonical_event", "pascal_name", "read_source"]
+__all__ = ["attributes_key", "camel_case", "canonical_event", "pascal_name", "read_source"]
+
+#: Fields whose values are proto maps: their keys are user names (memo fields, search attribute
+#: names, payload metadata, marker detail names, headers), never renamed from snake_case.
+_MAP_FIELDS = frozenset({"fields", "indexedFields", "metadata", "details", "header", "nexusHeader"})
 
 # Enum fields whose values the legacy dialect writes without their prefix (as temporalio's
 # `WorkflowHistory.from_json` fixes them): (prefix, path below the event; "*" = every object).
@@ -59,13 +61,11 @@ def read_source(source: Any) -> tuple[Any, str | None]:
 
 
 def _check_plain_json(doc: Any) -> None:
-    """A parsed document must be what JSON can hold (no NaN or Infinity, no Python-only types)."""
+    """A parsed document must be what JSON can hold (no NaN or Infinity, no Python-only types), checked without recursion."""
     try:
-        json.dumps(doc, allow_nan=False)
-    except (ValueError, TypeError) as exc:
-        raise HistoryFormatError(f"the history is not plain JSON data: {exc}") from None
-    except RecursionError:
-        raise HistoryFormatError("the history is nested too deeply to read") from None
+        check_value(doc, "$", None, max_depth=1 << 62)  # no recursion: each event's depth is checked on its own
+    except HistoryFormatError as exc:
+        raise HistoryFormatError(f"the history is not plain JSON data: {exc.problem}", json_path=exc.json_path) from None
 
 
 def _gunzip(data: bytes, name: str | None) -> bytes:
@@ -76,9 +76,18 @@ def _gunzip(data: bytes, name: str | None) -> bytes:
 
 
 def pascal_name(event_type: str) -> str:
+    """`EVENT_TYPE_TIMER_FIRED` (or `TimerFired`) -> `TimerFired`."""
     if event_type.startswith("EVENT_TYPE_"):
         return "".join(word.capitalize() for word in event_type[len("EVENT_TYPE_") :].split("_"))
     return event_type
+
+
+def camel_case(name: str) -> str:
+    """A proto field's JSON name from its proto name: `event_id` -> `eventId` (camelCase stays)."""
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 def attributes_key(pascal: str) -> str:
@@ -121,9 +130,39 @@ def _fix_failure(parent: Any, keys: tuple[str, ...], depth: int = 0) -> None:
         _fix_failure(child, ("cause",), depth + 1)
 
 
-def canonical_event(event: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a raw event with legacy enum spellings made canonical."""
-    event = copy.deepcopy(event)
+def _copy(event: dict[str, Any], snake: bool) -> dict[str, Any]:
+    """A deep copy made without recursion; with `snake`, proto field names become camelCase (map keys stay)."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, bool]] = [(event, root, snake)]
+    while stack:
+        source, target, rename = stack.pop()
+        if isinstance(source, dict):
+            for key, value in source.items():
+                name = camel_case(key) if rename else key
+                if isinstance(value, dict):
+                    target[name] = {}
+                    stack.append((value, target[name], rename and name not in _MAP_FIELDS))
+                elif isinstance(value, list):
+                    target[name] = []
+                    stack.append((value, target[name], rename))
+                else:
+                    target[name] = value
+        else:
+            for value in source:
+                if isinstance(value, dict):
+                    target.append({})
+                    stack.append((value, target[-1], rename))
+                elif isinstance(value, list):
+                    target.append([])
+                    stack.append((value, target[-1], rename))
+                else:
+                    target.append(value)
+    return root
+
+
+def canonical_event(event: dict[str, Any], *, snake: bool = False) -> dict[str, Any]:
+    """A deep copy of a raw event with legacy enum spellings (and, with `snake`, snake_case field names) made canonical."""
+    event = _copy(event, snake)
     for prefix, keys in _ENUM_FIELDS:
         _fix_enum(prefix, event, keys)
     for keys in _FAILURE_FIELDS:

@@ -1,0 +1,230 @@
+"""Temporal's whole event vocabulary in `wfkit.EventType`, and an importer that is robust on any file (issue 12)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import event_type_pb2
+
+import wfkit
+import wfkit.temporal
+from wfkit.temporal._export import to_temporal_json
+
+GOLDEN = Path(__file__).parent / "golden" / "temporal"
+E = wfkit.EventType
+START = "workflowExecutionStartedEventAttributes"
+SCHEDULED = "activityTaskScheduledEventAttributes"
+STARTED = "activityTaskStartedEventAttributes"
+
+
+def _doc(name: str = "02_activity_retry_then_success.sdk.json") -> Any:
+    return json.loads((GOLDEN / name).read_text())
+
+
+def _pascal(screaming: str) -> str:
+    return "".join(word.capitalize() for word in screaming.removeprefix("EVENT_TYPE_").split("_"))
+
+
+def _append(doc: Any, event_type: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    pascal = _pascal(event_type)
+    event = {
+        "eventId": str(len(doc["events"]) + 1),
+        "eventTime": "2026-11-27T17:00:40Z",
+        "eventType": event_type,
+        pascal[:1].lower() + pascal[1:] + "EventAttributes": attributes,
+    }
+    doc["events"].append(event)
+    return event
+
+
+def test_every_temporal_event_type_is_a_wfkit_event_type() -> None:
+    temporal = {_pascal(name) for name, number in event_type_pb2.EventType.items() if number}
+    assert temporal <= {t.value for t in E}
+    assert all(t.is_known for t in E)
+    assert len(temporal) == len(E)
+
+
+def test_unknown_type_is_a_pseudo_member_that_keeps_its_name() -> None:
+    future = E("FromTheFuture")
+    assert future is E("FromTheFuture")
+    assert future.value == "FromTheFuture"
+    assert not future.is_known
+    assert future not in list(E)
+    with pytest.raises(ValueError, match="not a valid EventType"):
+        E("not a name")
+
+
+def test_imported_events_keep_their_own_type_and_id() -> None:
+    doc = _doc("04_durable_timer.sdk.json")
+    closing = doc["events"].pop()  # WorkflowExecutionCompleted: appended back as a timeout
+    assert closing["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    _append(doc, "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED", {"taskQueue": {"name": "q"}, "attempt": 2})
+    _append(doc, "EVENT_TYPE_WORKFLOW_TASK_STARTED", {"scheduledEventId": str(len(doc["events"]))})
+    _append(doc, "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT", {"scheduledEventId": "1", "startedEventId": "2", "timeoutType": "TIMEOUT_TYPE_START_TO_CLOSE"})
+    _append(
+        doc,
+        "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+        {"searchAttributes": {"indexedFields": {"Color": {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "InJlZCI="}}}},
+    )
+    _append(doc, "EVENT_TYPE_NEXUS_OPERATION_SCHEDULED", {"endpoint": "ep", "service": "svc", "operation": "op"})
+    _append(doc, "EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT", {"retryState": "RETRY_STATE_TIMEOUT"})
+    history = wfkit.temporal.load_history(copy.deepcopy(doc))
+    types = [e.event_type for e in history]
+    assert types[-4:] == [E.WorkflowTaskTimedOut, E.UpsertWorkflowSearchAttributes, E.NexusOperationScheduled, E.WorkflowExecutionTimedOut]
+    assert [e.event_id for e in history] == [int(e["eventId"]) for e in doc["events"]]
+    assert [e.event_type.value for e in history] == [_pascal(e["eventType"]) for e in doc["events"]]
+    assert history[-3].attributes["search_attributes"] == {"Color": "red"}
+    assert history[-2].attributes["service"] == "svc"
+    assert history[-1].attributes["retry_state"] == "Timeout"
+    assert to_temporal_json(history) == doc  # lossless
+    loaded = wfkit.temporal._load.load(copy.deepcopy(doc))
+    assert loaded.status == "TimedOut"
+
+
+def test_history_response_shape_snake_case_and_enum_numbers() -> None:
+    doc = _doc()
+    expected = [(e.event_id, e.event_type, e.attributes.get("activity_id")) for e in wfkit.temporal.load_history(copy.deepcopy(doc))]
+
+    def snake(value: Any, rename: bool = True) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, child in value.items():
+                name = "".join("_" + c.lower() if c.isupper() else c for c in key) if rename else key
+                out[name] = snake(child, rename and key not in ("fields", "indexedFields", "metadata", "details", "header"))
+            return out
+        if isinstance(value, list):
+            return [snake(v, rename) for v in value]
+        return value
+
+    snaked = snake(doc)
+    assert "event_id" in snaked["events"][0]
+    assert "workflow_execution_started_event_attributes" in snaked["events"][0]
+    wrapped = {"history": copy.deepcopy(doc)}
+    numbered = copy.deepcopy(doc)
+    for event in numbered["events"]:
+        event["eventType"] = event_type_pb2.EventType.Value(event["eventType"])
+    for variant in (snaked, wrapped, numbered):
+        history = wfkit.temporal.load_history(variant)
+        assert [(e.event_id, e.event_type, e.attributes.get("activity_id")) for e in history] == expected
+
+
+def test_run_id_and_workflow_id_for_files_that_lack_them(caplog: pytest.LogCaptureFixture) -> None:
+    doc = _doc()
+    start = doc["events"][0][START]
+    for key in ("originalExecutionRunId", "firstExecutionRunId", "workflowId"):
+        start.pop(key, None)
+    given = wfkit.temporal.load_history(copy.deepcopy(doc), run_id="r-1", workflow_id="w-1")
+    assert (given.run_id, given.workflow_id) == ("r-1", "w-1")
+    assert given[0].attributes["workflow_id"] == "w-1"  # the views read it from the start event
+    with caplog.at_level(logging.WARNING, logger="wfkit.temporal"):
+        made_up = wfkit.temporal.load_history(copy.deepcopy(doc))
+    assert made_up.run_id == wfkit.temporal.load_history(copy.deepcopy(doc)).run_id  # stable: a re-import finds the run
+    assert any("names no run id" in r.getMessage() for r in caplog.records)
+
+
+def test_a_json_plain_payload_that_is_not_json_is_kept_as_raw_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    doc = _doc()
+    payload = doc["events"][0][START]["input"]["payloads"][0]
+    payload["data"] = "bm90IGpzb24gey"  # "not json {" (no padding)
+    with caplog.at_level(logging.WARNING, logger="wfkit.temporal"):
+        history = wfkit.temporal.load_history(copy.deepcopy(doc))
+    kept = history[0].attributes["input"][0]
+    assert kept["encoding"] == "binary/invalid-json"
+    assert kept["metadata"]["encoding"] == "json/plain"
+    assert any("kept as raw bytes" in r.getMessage() and ".input.payloads[0].data" in r.getMessage() for r in caplog.records)
+    assert to_temporal_json(history)["events"][0][START]["input"]["payloads"][0]["data"] == payload["data"]
+
+
+def _nest(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+def _set_attempt(d: Any, v: Any) -> None:
+    d["events"][5][STARTED]["attempt"] = v
+
+
+def _set_type_name(d: Any, v: Any) -> None:
+    d["events"][4][SCHEDULED]["activityType"]["name"] = v
+
+
+UNSTORABLE = [
+    ("attempt 2**31", lambda d: _set_attempt(d, 2**31), f"$.events[5].{STARTED}.attempt", "attempt"),
+    ("attempt -1", lambda d: _set_attempt(d, -1), f"$.events[5].{STARTED}.attempt", "attempt"),
+    ("huge int64", lambda d: _set_attempt(d, "9999999999999999999"), f"$.events[5].{STARTED}.attempt", "out of range"),
+    ("lone surrogate", lambda d: _set_type_name(d, "fetch\ud800"), f"$.events[4].{SCHEDULED}.activityType.name", "surrogate"),
+    ("lone surrogate key", lambda d: d["events"][4][SCHEDULED].update({"\udfff": 1}), f"$.events[4].{SCHEDULED}", "key"),
+    ("year 9999", lambda d: d["events"][3].update(eventTime="9999-12-31T23:59:59.999999999Z"), "$.events[3].eventTime", "out of range"),
+    ("infinite number", lambda d: d["events"][4][SCHEDULED].update(extra=float("inf")), f"$.events[4].{SCHEDULED}.extra", "finite"),
+    ("900 deep", lambda d: d["events"][4][SCHEDULED].update(extra=_nest(900)), f"$.events[4].{SCHEDULED}.extra", "levels deep"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "path", "words"), [u[1:] for u in UNSTORABLE], ids=[u[0] for u in UNSTORABLE])
+def test_unstorable_values_are_history_format_errors(mutate: Any, path: str, words: str) -> None:
+    doc = _doc()
+    mutate(doc)
+    with pytest.raises(wfkit.HistoryFormatError) as caught:
+        wfkit.temporal.load_history(doc)
+    assert caught.value.json_path.startswith(path)
+    assert words in caught.value.problem
+    assert len(str(caught.value)) < 400
+    text = json.dumps(doc)  # the same from JSON text
+    with pytest.raises(wfkit.HistoryFormatError):
+        wfkit.temporal.load_history(text)
+
+
+def test_deep_nesting_in_text_or_in_a_payload_is_a_clear_error() -> None:
+    doc = _doc()
+    text = json.dumps(doc).replace('"events"', '"deep": ' + "[" * 5000 + "]" * 5000 + ', "events"', 1)
+    with pytest.raises(wfkit.HistoryFormatError, match="nested too deeply"):
+        wfkit.temporal.load_history(text)
+    import base64
+
+    payload = doc["events"][0][START]["input"]["payloads"][0]
+    payload["data"] = base64.b64encode(json.dumps(_nest(900)).encode()).decode()
+    history = wfkit.temporal.load_history(doc)  # a payload too deep to decode is kept as raw bytes
+    assert history[0].attributes["input"][0]["encoding"] == "binary/invalid-json"
+
+
+async def test_a_directory_import_stores_every_good_file_and_reports_each_bad_one(engine: wfkit.Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = ["01_etl_success.sdk.json", "04_durable_timer.sdk.json", "05_signal_with_payload.sdk.json"]
+    for name in good:
+        (folder / name).write_bytes((GOLDEN / name).read_bytes())
+    for label, mutate, path, _ in UNSTORABLE:
+        doc = _doc()
+        mutate(doc)
+        (folder / f"bad {label}.json").write_text(json.dumps(doc))
+    report = await engine.import_temporal(folder, progress=False)
+    assert sorted(Path(p).name for p in report.errors) == sorted(f"bad {u[0]}.json" for u in UNSTORABLE)
+    for label, _, path, _ in UNSTORABLE:
+        error = report.errors[str(folder / f"bad {label}.json")]
+        assert isinstance(error, wfkit.HistoryFormatError)
+        assert error.json_path.startswith("$" if label == "infinite number" else path)  # a file cannot even spell Infinity
+    assert all("\n" not in line and line.startswith(str(folder)) for line in report.problems())
+    assert len(report.imported) == len(good)
+    assert engine.sql("select count(*) from workflows").fetchall() == [(len(good),)]
+
+
+async def test_import_temporal_takes_run_id_and_workflow_id(engine: wfkit.Engine, tmp_path: Path) -> None:
+    doc = _doc()
+    for key in ("originalExecutionRunId", "firstExecutionRunId", "workflowId"):
+        doc["events"][0][START].pop(key, None)
+    path = tmp_path / "anonymous.json"
+    path.write_text(json.dumps(doc))
+    report = await engine.import_temporal(path, progress=False, run_id="run-given", workflow_id="wf-given")
+    assert report.ok
+    assert report.imported == ["run-given"]
+    assert engine.history(run_id="run-given").workflow_id == "wf-given"
+    assert engine.sql("select workflow_id from runs where run_id = 'run-given'").fetchall() == [("wf-given",)]
+    with pytest.raises(ValueError, match="one history file"):
+        await engine.import_temporal([path, path], progress=False, run_id="x")
