@@ -49,7 +49,11 @@ class ImportReport:
 
     def problems(self) -> list[str]:
         """One line per file that failed: its path, the JSON path and the reason."""
-        return [_one_line(error) for error in self.errors.values()]
+        lines = []
+        for path, error in self.errors.items():
+            text = _one_line(error)
+            lines.append(text if text.startswith(path) else f"{path}: {text}")
+        return lines
 
     def __repr__(self) -> str:
         return f"ImportReport(imported={len(self.imported)}, unchanged={len(self.unchanged)}, events={self.events}, errors={len(self.errors)})"
