@@ -7,6 +7,7 @@ to its end and back in a `ReplaySession`.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import gzip
 import json
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wfkit
 import wfkit.plot
@@ -110,3 +113,129 @@ async def test_real_histories_import_into_one_file_and_render(engine: wfkit.Engi
             session.step_back()
         assert session.position == 0
     assert problems == []
+
+
+# #### Fuzzing the importer with mutated real files ####
+
+SMALL = [p for p in FILES if p.stat().st_size < 20_000]
+_TYPE_NAMES = sorted(t.value for t in wfkit.EventType)
+_ODD = ["\ud800", "\udfff", "a\x00b", "\u202eevil", "😀" * 3, "\uff46\uff55\uff4c\uff4c", "", " ", "\\", '"', "9" * 30, "-1", "1e999", "EVENT_TYPE_", "NaN"]
+
+odd_values = st.one_of(
+    st.sampled_from(_ODD),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**31, 2**63, -(2**31) - 1, 10**400, 0.5, float("inf"), -0.0, 1e308, True, None, [], {}]),
+    st.text(max_size=8),
+    st.sampled_from(["9999-12-31T23:59:59.999999999Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2026-02-30T00:00:00Z"]),
+)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for i in range(depth):
+        value = [value] if i % 2 else {"n": value}
+    return value
+
+
+def _locations(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(node, prefix)]
+    out: list[tuple[Any, ...]] = []
+    while stack:
+        item, path = stack.pop()
+        out.append(path)
+        if isinstance(item, dict):
+            stack.extend((v, (*path, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(item))
+    return out
+
+
+@st.composite
+def mutated_real_history(draw: st.DrawFn) -> Any:
+    doc = _raw(draw(st.sampled_from(SMALL)))
+    events = doc["events"]
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["truncate", "type", "deep", "value", "delete", "key"]))
+        if action == "truncate":
+            del events[draw(st.integers(0, len(events))) :]
+            continue
+        if not events:
+            continue
+        event = events[draw(st.integers(0, len(events) - 1))]
+        if action == "type":
+            event["eventType"] = draw(st.sampled_from([*_TYPE_NAMES, "EVENT_TYPE_TIMER_FIRED", "Brand New", 7, 999, None]))
+            continue
+        paths = [p for p in _locations(event) if p]
+        path = draw(st.sampled_from(paths)) if paths else ("extra",)
+        parent = event
+        for key in path[:-1]:
+            parent = parent[key]
+        key = path[-1]
+        if action == "deep":
+            parent[key] = _nested(draw(st.sampled_from([150, 199, 201, 900, 3000])))
+        elif action == "value":
+            parent[key] = draw(odd_values)
+        elif action == "delete":
+            del parent[key]
+        elif action == "key" and isinstance(parent, dict):
+            parent[draw(st.sampled_from(["\ud800", "event_id", "eventId", "😀"]))] = parent.pop(key)
+    return doc
+
+
+def _only_history_format_errors(source: Any) -> wfkit.History | None:
+    try:
+        return wfkit.temporal.load_history(source)
+    except wfkit.HistoryFormatError as exc:
+        error = exc
+    assert error.json_path.startswith("$")
+    assert len(str(error)) < 1000
+    return None
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated_real_history())
+def test_fuzz_only_history_format_error_escapes_on_mutated_real_files(doc: Any) -> None:
+    logging.disable(logging.WARNING)
+    try:
+        history = _only_history_format_errors(doc)
+        try:
+            text = json.dumps(doc)
+        except (ValueError, RecursionError):  # an int too long to write, nesting too deep for `json`: only the in-memory form
+            text = None
+        if text is not None:
+            _only_history_format_errors(text)
+    finally:
+        logging.disable(logging.NOTSET)
+    if history is not None:
+        assert len(history) == len(doc["events"])
+        json.dumps([e.attributes for e in history], allow_nan=False)  # storable as DuckDB JSON
+        assert collections.Counter(e.event_type.value for e in history) == _types(doc)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+@given(st.lists(mutated_real_history(), min_size=1, max_size=3))
+def test_fuzz_a_directory_import_stores_every_good_file(tmp_path_factory: pytest.TempPathFactory, bad_docs: list[Any]) -> None:
+    folder = tmp_path_factory.mktemp("fuzz")
+    good = SMALL[:3]
+    for path in good:
+        (folder / f"good-{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+    for index, doc in enumerate(bad_docs):
+        try:
+            (folder / f"mutated-{index}.json").write_text(json.dumps(doc), encoding="utf-8", errors="surrogatepass")
+        except (ValueError, RecursionError):
+            (folder / f"mutated-{index}.json").write_text('{"events": "an int too long to write"}')
+
+    async def run() -> Any:
+        async with wfkit.Engine.open(folder / "fuzz.duckdb") as engine:
+            report = await engine.import_temporal(folder, progress=False)
+            stored = {row[0] for row in engine.sql("select run_id from workflows").fetchall()}
+            return report, stored
+
+    logging.disable(logging.WARNING)
+    try:
+        report, stored = asyncio.run(run())
+    finally:
+        logging.disable(logging.NOTSET)
+    assert all(isinstance(e, wfkit.WfkitError) for e in report.errors.values())
+    assert not any(Path(p).name.startswith("good-") for p in report.errors), report.problems()
+    assert {wfkit.temporal.load_history(p).run_id for p in good} <= stored
