@@ -52,6 +52,7 @@ from wfkit._workflow_api import (
     side_effect,
     sleep,
     uuid4,
+    wait_condition,
     wait_signal,
 )
 from wfkit.errors import (
@@ -158,6 +159,7 @@ __all__ = [
     "sleep",
     "stop_at",
     "uuid4",
+    "wait_condition",
     "wait_signal",
     "workflow",
 ]

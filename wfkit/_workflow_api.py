@@ -23,6 +23,7 @@ __all__ = [
     "side_effect",
     "sleep",
     "uuid4",
+    "wait_condition",
     "wait_signal",
 ]
 
@@ -61,6 +62,30 @@ async def wait_signal(name: str, timeout: float | None = None) -> Any:
     (seconds, a durable timer) raises `TimeoutError` if none arrives in time.
     """
     return await _Runtime.current("wait_signal").workflow_wait_signal(name, timeout)
+
+
+async def wait_condition(fn: Callable[[], bool], timeout: float | None = None) -> None:
+    """Wait until `fn()` is true, re-checked whenever the workflow's state may have changed.
+
+    `fn` must only read workflow state (it runs at the same points on replay). With `timeout`
+    (seconds, a durable timer) raises `TimeoutError` if the condition does not hold in time.
+
+    ```python
+    @wfkit.workflow
+    async def batch_until_full() -> int:
+        rows: list[int] = []
+
+        async def collect() -> None:
+            while True:
+                rows.append(await wfkit.wait_signal("row"))
+
+        collector = asyncio.ensure_future(collect())
+        await wfkit.wait_condition(lambda: len(rows) >= 100, timeout=3600)
+        collector.cancel()
+        return len(rows)
+    ```
+    """
+    await _Runtime.current("wait_condition").workflow_wait_condition(fn, timeout)
 
 
 def set_query_handler(name: str, handler: Callable[..., Any]) -> None:

@@ -311,3 +311,48 @@ def test_api_without_a_temporal_counterpart_fails_at_worker_start() -> None:
         wfkit.temporal.worker(None, "q", workflows=[countdown])  # type: ignore[arg-type]
     with pytest.raises(wfkit.temporal.TemporalMappingError, match="starts child workflow child_step"):
         wfkit.temporal.worker(None, "q", workflows=[parent_flow], activities=[note])  # type: ignore[arg-type]
+
+
+@wfkit.workflow
+async def wait_for_rows(target: int) -> dict[str, Any]:
+    rows: list[int] = []
+
+    async def collect() -> None:
+        while True:
+            rows.append(await wfkit.wait_signal("row"))
+
+    collector = asyncio.ensure_future(collect())
+    await wfkit.wait_condition(lambda: sum(rows) >= target)
+    collector.cancel()
+    try:
+        await wfkit.wait_condition(lambda: False, timeout=0.5)
+        late = "never"
+    except TimeoutError:
+        late = "timed out"
+    return {"rows": rows, "late": late}
+
+
+def _kinds(history: wfkit.History) -> list[str]:
+    """Event types without the workflow-task bookkeeping, whose batching differs between engines."""
+    return sorted(e.event_type.value for e in history if not e.event_type.value.startswith("WorkflowTask"))
+
+
+async def test_wait_condition_runs_the_same_on_temporal_and_in_wfkit(client: Client, db_path: Path) -> None:
+    queue = _queue()
+    async with wfkit.temporal.worker(client, queue, workflows=[wait_for_rows]):
+        handle = await wfkit.temporal.start(client, wait_for_rows, 10, id=f"rows-{queue}", task_queue=queue)
+        for value in (3, 4, 5):
+            await handle.signal("row", value)
+        assert await handle.result() == {"rows": [3, 4, 5], "late": "timed out"}
+    await _wait_listed(client, f"WorkflowId='rows-{queue}'", 1)
+    async with wfkit.Engine.open(db_path) as engine:
+        await wfkit.temporal.pull(client, query=f"WorkflowId='rows-{queue}'", db=engine)
+        on_temporal = engine.history(f"rows-{queue}")
+        local = await engine.start(wait_for_rows, 10, id="rows-local")
+        for value in (3, 4, 5):
+            await local.signal("row", value)
+        assert await local.result() == {"rows": [3, 4, 5], "late": "timed out"}
+        embedded = engine.history("rows-local")
+    assert _kinds(on_temporal) == _kinds(embedded)
+    assert "TimerStarted" in _kinds(embedded)
+    assert wfkit.Replayer(workflows=[wait_for_rows]).replay(on_temporal).closed

@@ -100,6 +100,7 @@ def test_public_names_are_pinned() -> None:
             "sleep",
             "stop_at",
             "uuid4",
+            "wait_condition",
             "wait_signal",
             "workflow",
         ]

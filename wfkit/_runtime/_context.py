@@ -151,6 +151,9 @@ class _Runtime(ABC):
     @abstractmethod
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any: ...
 
+    @abstractmethod
+    async def workflow_wait_condition(self, fn: Callable[[], bool], timeout: float | None) -> None: ...
+
 
 _get_running_loop = asyncio.events._get_running_loop
 

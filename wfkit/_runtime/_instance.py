@@ -150,6 +150,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._children: dict[int, _PendingCall] = {}
         self._timers: dict[int, _TimerHandle] = {}
         self._signals = SignalMailbox()
+        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        """`wait_condition` predicates, checked whenever the workflow has nothing else ready to run."""
         self._query_handlers: dict[str, Callable[..., Any]] = {}
         self._patches: dict[str, bool] = {}
         self._markers: list[dict[str, Any]] = []
@@ -401,7 +403,42 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any:
         return await self._signals.receive(name, timeout, self)
 
+    async def workflow_wait_condition(self, fn: Callable[[], bool], timeout: float | None) -> None:
+        if fn():
+            return
+        waiter: asyncio.Future[None] = self.create_future()
+        self._conditions.append((fn, waiter))
+        try:
+            if timeout is None:
+                await waiter
+            else:
+                await asyncio.wait_for(waiter, timeout)  # a durable timer, as every timeout here
+        except TimeoutError:
+            raise TimeoutError(f"condition not met within {timeout:g}s") from None
+        finally:
+            self._conditions = [(f, w) for f, w in self._conditions if w is not waiter]
+
     #### Internals ####
+
+    def _check_conditions(self) -> bool:
+        """Wake the `wait_condition` waiters whose predicate now holds (in the order they waited); True if any woke.
+
+        Predicates run only here, when nothing else is ready, so replay checks them at the same points.
+        """
+        woke = False
+        for fn, waiter in list(self._conditions):
+            if waiter.done():
+                continue
+            try:
+                met = fn()
+            except Exception as exc:  # noqa: BLE001 - the predicate's error goes to the workflow code that waits
+                waiter.set_exception(exc)
+                woke = True
+                continue
+            if met:
+                waiter.set_result(None)
+                woke = True
+        return woke
 
     @staticmethod
     def _run_side_effect(fn: Callable[[], Any]) -> Any:
@@ -474,17 +511,20 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         _set_running_loop(self)
         ready = self._ready
         try:
-            while ready:
-                handle = ready.popleft()
-                if handle._cancelled:
-                    continue
-                # What Handle._run does, without its extra call per callback.
-                try:
-                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - reported like asyncio reports a failing callback
-                    self._callback_failed(handle, exc)
+            while True:
+                while ready:
+                    handle = ready.popleft()
+                    if handle._cancelled:
+                        continue
+                    # What Handle._run does, without its extra call per callback.
+                    try:
+                        handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - reported like asyncio reports a failing callback
+                        self._callback_failed(handle, exc)
+                if not self._conditions or not self._check_conditions():
+                    break
         finally:
             _set_running_loop(previous)
 

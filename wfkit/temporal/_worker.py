@@ -217,6 +217,12 @@ class _TemporalRuntime(_Runtime):
     async def workflow_wait_signal(self, name: str, timeout: float | None) -> Any:
         return await self._signals.receive(name, timeout, asyncio.get_running_loop())
 
+    async def workflow_wait_condition(self, fn: Callable[[], bool], timeout: float | None) -> None:
+        try:
+            await tw.wait_condition(fn, timeout=timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"condition not met within {timeout:g}s") from None
+
 
 class _WfkitWorkflowBase:
     """What every generated workflow class shares: signals and queries go to the wfkit runtime."""
