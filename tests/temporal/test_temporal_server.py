@@ -356,3 +356,26 @@ async def test_wait_condition_runs_the_same_on_temporal_and_in_wfkit(client: Cli
     assert _kinds(on_temporal) == _kinds(embedded)
     assert "TimerStarted" in _kinds(embedded)
     assert wfkit.Replayer(workflows=[wait_for_rows]).replay(on_temporal).closed
+
+
+@wfkit.workflow
+async def first_order() -> str:
+    return str(await wfkit.wait_signal("order"))
+
+
+async def test_signal_with_start_on_temporal_matches_the_embedded_engine(client: Client, db_path: Path) -> None:
+    queue = _queue()
+    async with wfkit.temporal.worker(client, queue, workflows=[first_order]):
+        handle = await wfkit.temporal.start(client, first_order, id=f"sws-{queue}", task_queue=queue, start_signal=("order", "a-1"))
+        assert await handle.result() == "a-1"
+    await _wait_listed(client, f"WorkflowId='sws-{queue}'", 1)
+    async with wfkit.Engine.open(db_path) as engine:
+        await wfkit.temporal.pull(client, query=f"WorkflowId='sws-{queue}'", db=engine)
+        on_temporal = engine.history(f"sws-{queue}")
+        local = await engine.start(first_order, id="sws-local", start_signal=("order", "a-1"))
+        assert await local.result() == "a-1"
+        embedded = engine.history("sws-local")
+    for history in (on_temporal, embedded):
+        assert [e.event_type.value for e in history][:2] == ["WorkflowExecutionStarted", "WorkflowExecutionSignaled"]
+    assert _kinds(on_temporal) == _kinds(embedded)
+    assert wfkit.Replayer(workflows=[first_order]).replay(on_temporal).closed

@@ -258,6 +258,7 @@ class Engine:
         id: str | None = None,  # noqa: A002 - the natural name, as in Temporal
         task_queue: str | None = None,
         id_reuse_policy: IdReusePolicy = "allow_duplicate",
+        start_signal: tuple[str, Any] | None = None,
         **kwargs: Any,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle once the start is durable.
@@ -269,6 +270,9 @@ class Engine:
             task_queue: the default queue of its activities (default: the workflow's own).
             id_reuse_policy: "allow_duplicate" (default: a closed id may be reused), "reject_duplicate"
                 (an id is never reused) or "terminate_if_running".
+            start_signal: `(name, payload)`: signal-with-start. The signal is recorded with the start, in the
+                same transaction, so the workflow's first activation already sees it; if a run with this
+                workflow id is open, that run gets the signal and its handle is returned.
 
         Raises:
             WorkflowAlreadyStartedError: the id is in use by an open run (or was ever used, with reject_duplicate).
@@ -276,7 +280,7 @@ class Engine:
         """
         self._writer.check_writable()
         definition = self._definition(workflow)
-        run = self._lifecycle.start_requested(definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy)
+        run = self._lifecycle.start_requested(definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy, start_signal)
         await self._writer.flush()
         return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
 

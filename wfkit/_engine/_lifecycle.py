@@ -19,7 +19,7 @@ from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import fork_point
 from wfkit._store._store import RunClose, RunRow
-from wfkit.errors import PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import ArgumentError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
 
 __all__ = ["RunLifecycle"]
 
@@ -86,16 +86,33 @@ class RunLifecycle:
         workflow_id: str | None,
         task_queue: str | None,
         id_reuse_policy: str,
+        start_signal: tuple[str, Any] | None = None,
     ) -> LiveRun:
-        """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy."""
+        """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy.
+
+        `start_signal` (name, payload) is recorded right after the start event, in the same batch; if a run of
+        that workflow id is open, it gets the signal instead (signal-with-start, as in Temporal).
+        """
         payloads = []
         for index, value in enumerate(args, start=1):
             try:
                 payloads.append(converter.to_payload(value))
             except PayloadError as exc:
                 raise PayloadError(f"workflow {definition.name}: argument {index}: {exc}") from None
+        signal: dict[str, Any] | None = None
+        if start_signal is not None:
+            if not (isinstance(start_signal, tuple) and len(start_signal) == 2 and isinstance(start_signal[0], str)):
+                raise ArgumentError(f"start_signal must be a (name, payload) tuple, got {start_signal!r}")
+            try:
+                signal = {"signal_name": start_signal[0], "input": converter.to_payload(start_signal[1])}
+            except PayloadError as exc:
+                raise PayloadError(f"signal {start_signal[0]!r}: {exc}") from None
         workflow_id = workflow_id or f"{definition.name}-{uuid.uuid4().hex[:12]}"
         existing = self._ledger.by_workflow_id.get(workflow_id)
+        if existing is not None and signal is not None:  # as Temporal's signal-with-start: a running run gets the signal
+            self._writer.record(existing, E.WorkflowExecutionSignaled, signal)
+            self._ledger.mark_dirty(existing)
+            return existing
         if existing is not None:
             if id_reuse_policy != "terminate_if_running":
                 raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
@@ -104,7 +121,10 @@ class RunLifecycle:
             previous = self._writer.store.latest_run(workflow_id)
             if previous is not None:
                 raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
-        return self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
+        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
+        if signal is not None:
+            self._writer.record(run, E.WorkflowExecutionSignaled, signal)
+        return run
 
     def fork(self, source_run_id: str, at_event: int | None, *, workflow_id: str | None) -> LiveRun:
         """A new run whose history is a copy of the source's up to `at_event` (its lineage fields rewritten)."""

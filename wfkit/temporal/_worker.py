@@ -416,9 +416,12 @@ async def start(
     id: str,  # noqa: A002 - as in temporalio and Engine.start
     task_queue: str,
     converter: PayloadConverter | None = None,
+    start_signal: tuple[str, Any] | None = None,
     **options: Any,
 ) -> temporalio.client.WorkflowHandle[Any, Any]:
     """Start a wfkit workflow on Temporal (as `engine.start` does locally); returns temporalio's handle.
+
+    `start_signal=(name, payload)` is Temporal's signal-with-start, as in `engine.start`.
 
     The handle's `result()` returns the result as JSON data (decode it with the wfkit converter
     for richer types); `signal(name, value)` feeds `wfkit.wait_signal(name)`; `query(name)`
@@ -429,4 +432,6 @@ async def start(
     conv = converter or JsonConverter()
     positional = workflow.bind(args, {})
     payloads = [conv.to_payload(a)["data"] for a in positional]
+    if start_signal is not None:
+        options = {**options, "start_signal": start_signal[0], "start_signal_args": [conv.to_payload(start_signal[1])["data"]]}
     return await client.start_workflow(workflow.name, args=payloads, id=id, task_queue=task_queue, **options)
