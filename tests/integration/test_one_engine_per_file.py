@@ -119,3 +119,12 @@ async def test_an_engine_fenced_by_a_newer_store_stops_and_records_nothing_more(
     finally:
         await engine.close()
     assert engine.closed
+
+
+async def test_importing_into_a_file_a_live_engine_holds_is_refused(db_path: Path, tmp_path: Path) -> None:
+    async with wfkit.Engine.open(db_path) as engine:
+        await (await engine.start(o_flow, "x", id="o-x")).result()
+        engine.histories.export(tmp_path / "out")
+        with pytest.raises(wfkit.StoreLockedError, match="close it"):
+            wfkit.import_histories(tmp_path / "out", db=db_path)
+        assert await (await engine.start(o_flow, "still", id="o-still")).result() == "still"  # not fenced

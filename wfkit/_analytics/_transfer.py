@@ -28,11 +28,12 @@ from typing import Any
 import duckdb
 
 from wfkit._analytics._queries import Source
+from wfkit._engine._opener import live_engine
 from wfkit._history._events import CLOSE_STATUS, EventType
 from wfkit._store._schema import SCHEMA_VERSION
 from wfkit._store._store import Store
 from wfkit._version import __version__
-from wfkit.errors import ConfigurationError, HistoryFormatError, SchemaVersionError
+from wfkit.errors import ConfigurationError, HistoryFormatError, SchemaVersionError, StoreLockedError
 
 __all__ = ["EVENT_TYPES", "FORMATS", "PARTITION_THRESHOLD", "WORKFLOW_TYPES", "Progress", "export", "import_histories", "reader"]
 
@@ -221,6 +222,9 @@ def import_histories(path: str | os.PathLike[str], db: str | os.PathLike[str], *
         if progress is not None:
             progress(name, done, steps)
 
+    live = live_engine(db)
+    if live is not None:  # a second writer would fence that engine off: refuse instead
+        raise StoreLockedError(f"{db} is open in this process by {live!r}; close it (await engine.close()) before importing into it")
     store = Store.open(db)
     sql = store.sql
     try:
