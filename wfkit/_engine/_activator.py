@@ -95,19 +95,9 @@ class Activator:
 
     #### Instances ####
 
-    def new_instance(self, definition: WorkflowDefinition[Any, Any], events: Sequence[Event], run: LiveRun | None = None) -> WorkflowInstance:
-        """An instance of `definition` for a run whose history starts with `events[0]` (not replayed yet)."""
-        if run is None:
-            return instance_for_history(definition, events, converter=self._converter)
-        return instance_for_history(
-            definition,
-            events,
-            converter=self._converter,
-            run_id=run.run_id,
-            workflow_id=run.workflow_id,
-            task_queue=run.task_queue,
-            parent_workflow_id=run.parent_workflow_id,
-        )
+    def new_instance(self, definition: WorkflowDefinition[Any, Any], events: Sequence[Event]) -> WorkflowInstance:
+        """An instance of `definition` for a run known only by its history (not replayed yet)."""
+        return instance_for_history(definition, events, converter=self._converter)
 
     def build_instance(self, run: LiveRun) -> bool:
         """Give the run an instance of its current code, replayed up to now; False if it cannot run."""
@@ -117,7 +107,7 @@ class Activator:
                 logger.warning("run %s (%s): workflow %r is not registered; waiting for its code", run.run_id, run.workflow_id, run.workflow_type)
             run.waiting_for_code = True
             return False
-        instance = self.new_instance(definition, run.events, run)
+        instance = run.new_instance(definition, self._converter)
         try:
             replay_into(instance, run.events, run.run_id)
         except (NondeterminismError, NondeterministicCallError) as exc:

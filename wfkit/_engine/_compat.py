@@ -26,7 +26,7 @@ from wfkit._history._events import Event, EventType
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import command_matches, describe_command, split_activations
 from wfkit._html import STYLE, escape
-from wfkit._runtime._driver import instance_for_history, replay_into
+from wfkit._runtime._driver import replay_into
 from wfkit._runtime._instance import WorkflowInstance
 from wfkit.errors import NondeterminismError, WorkflowNotFoundError
 
@@ -161,22 +161,11 @@ class CompatibilityChecker:
         for result in report.incompatible:
             warnings.warn(f"wfkit: {result.message}", RuntimeWarning, stacklevel=level)
 
-    def _instance(self, definition: WorkflowDefinition[Any, Any], run: LiveRun, events: Sequence[Event]) -> WorkflowInstance:
-        return instance_for_history(
-            definition,
-            events,
-            converter=self._converter,
-            run_id=run.run_id,
-            workflow_id=run.workflow_id,
-            task_queue=run.task_queue,
-            parent_workflow_id=run.parent_workflow_id,
-        )
-
     def _result(self, definition: WorkflowDefinition[Any, Any], run: LiveRun) -> CompatibilityResult:
         result = functools.partial(CompatibilityResult, run.workflow_id, run.run_id, run.workflow_type)
         events = _settled(run.events)
         try:
-            count = replay_into(self._instance(definition, run, events), events, run.run_id)
+            count = replay_into(run.new_instance(definition, self._converter, events), events, run.run_id)
         except NondeterminismError as exc:
             event_id, recorded, new, location = self._locate(definition, run, events, exc)
             at = f" at {location}" if location else ""
@@ -195,7 +184,7 @@ class CompatibilityChecker:
         self, definition: WorkflowDefinition[Any, Any], run: LiveRun, events: Sequence[Event], exc: NondeterminismError
     ) -> tuple[int | None, str, str, str | None]:
         """Replay again, capturing each command's source line, up to the first divergence: (event id, recorded, new, location)."""
-        instance = self._instance(definition, run, events)
+        instance = run.new_instance(definition, self._converter, events)
         instance.__class__ = _LocatingInstance  # type: ignore[type-abstract]  # the same instance, whose command list notes where each command came from
         for recorded in split_activations(events):
             commands = instance.activate(recorded.activation)

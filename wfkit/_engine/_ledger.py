@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wfkit._history._events import Event
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import RunState
+from wfkit._runtime._context import WorkflowCode
+from wfkit._runtime._driver import instance_for_history
 from wfkit._runtime._instance import WorkflowInstance
 
 __all__ = ["EngineHealth", "LiveRun", "RunLedger"]
@@ -66,6 +69,18 @@ class LiveRun:
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.workflow_id}/{self.run_id} events={len(self.events)}>"
+
+    def new_instance(self, definition: WorkflowCode, converter: PayloadConverter, events: Sequence[Event] | None = None) -> WorkflowInstance:
+        """A fresh instance of `definition` for this run (its ids, queue and parent), to replay `events` (default: its own) into."""
+        return instance_for_history(
+            definition,
+            self.events if events is None else events,
+            converter=converter,
+            run_id=self.run_id,
+            workflow_id=self.workflow_id,
+            task_queue=self.task_queue,
+            parent_workflow_id=self.parent_workflow_id,
+        )
 
 
 class RunLedger:
