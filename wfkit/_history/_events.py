@@ -17,6 +17,9 @@ ATTEMPT_RETRYING = "InProgress"
 
 
 _PSEUDO_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,127}$")
+#: What `EventType(name)` accepts as a type newer than this list: a PascalCase name of two words or
+#: more, as every Temporal type is (`FromTheFuture`), so that a damaged store (`'Bogus'`) is still an error.
+_TEMPORAL_LIKE = re.compile(r"^[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]{0,120}$")
 
 
 class EventType(str, enum.Enum):
@@ -25,7 +28,9 @@ class EventType(str, enum.Enum):
     wfkit's own engine records a subset; a Temporal import keeps each event's own type. A type
     newer than this list (a PascalCase name such as `EventType("FromTheFuture")`) becomes a
     pseudo-member that is not listed by iteration but compares, stores and reads back like any
-    other, so an imported event never changes its type.
+    other, so an imported event never changes its type. (A one-word name, `Unknown`, is a
+    pseudo-member only through `EventType.of_name`, which the importer uses: `EventType("Bogus")`
+    stays an error, so a damaged store is noticed.)
     """
 
     # The types wfkit's engine records.
@@ -96,9 +101,22 @@ class EventType(str, enum.Enum):
 
     @classmethod
     def _missing_(cls, value: object) -> EventType | None:
-        """A type newer than this list: a pseudo-member, made once per name (so `is` works)."""
-        if not isinstance(value, str) or not _PSEUDO_NAME.match(value):
+        """A type newer than this list (two words or more): a pseudo-member, made once per name (so `is` works)."""
+        if not isinstance(value, str) or not _TEMPORAL_LIKE.match(value):
             return None
+        return cls.of_name(value)
+
+    @classmethod
+    def of_name(cls, value: str) -> EventType:
+        """The member named `value`, or a pseudo-member for it (any PascalCase name: what an imported file says).
+
+        Raises:
+            ValueError: `value` is not a PascalCase name.
+        """
+        if value in cls._value2member_map_:
+            return cls._value2member_map_[value]  # type: ignore[return-value]
+        if not _PSEUDO_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid EventType")
         with _PSEUDO_LOCK:
             member = cls._value2member_map_.get(value)
             if member is None:

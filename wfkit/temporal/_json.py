@@ -103,8 +103,31 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _nesting(text: str | bytes, limit: int) -> bool:
+    """True when the JSON text nests deeper than `limit` (counted without recursion, strings skipped)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", data)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
 def parse_json(text: str | bytes, file: str | None, what: str = "history") -> Any:
-    """`json.loads` that refuses NaN/Infinity and turns every parse problem into `HistoryFormatError`."""
+    """`json.loads` that refuses NaN/Infinity and turns every parse problem into `HistoryFormatError`.
+
+    Text nested deeper than an event may be is refused before `json` reads it, so no recursion
+    limit is ever reached (in `json`, or in the interpreter's own bookkeeping after one).
+    """
+    if _nesting(text, MAX_DEPTH + 8):
+        raise HistoryFormatError(f"the {what} is nested too deeply to read (more than {MAX_DEPTH} levels)", file=file)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

@@ -213,7 +213,7 @@ class _Converter:
         mapped: dict[str, Any]
         mapper = _MAPPERS.get(pascal)
         if mapper is None:  # a type newer than wfkit: its own (pseudo-member) type, attributes under `temporal` only
-            event_type, mapped = EventType(pascal), {}
+            event_type, mapped = EventType.of_name(pascal), {}
         else:
             event_type, mapped = mapper(self, attrs, apath)
         if pascal in _CLOSE_STATUS:
