@@ -13,6 +13,7 @@ import gc
 import gzip
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ def _collect_garbage_at_the_end() -> Iterator[None]:
     recursion depth mismatch"), as tests/unit/test_architecture.py did after this module.
     """
     yield
-    gc.collect()
+    with warnings.catch_warnings():  # what earlier modules leaked warns as it goes: theirs, not these tests'
+        warnings.simplefilter("ignore")
+        gc.collect()
 
 
 def _raw(path: Path) -> Any:
