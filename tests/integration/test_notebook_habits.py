@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jupyter_core.utils
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -57,6 +58,11 @@ class Kernel:
 def kernel(tmp_path: Path) -> Iterator[Kernel]:
     with contextlib.ExitStack() as stack:
         yield Kernel(tmp_path, stack)
+    # nbclient's sync calls run on an event loop jupyter_core makes and never closes; left open, it
+    # is reported as an unclosed loop whenever the garbage collector happens to meet it, in a later test.
+    loop = jupyter_core.utils._loop.get()
+    if loop is not None and not loop.is_closed():
+        loop.close()
 
 
 DEFINE = """
