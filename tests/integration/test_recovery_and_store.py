@@ -227,3 +227,29 @@ async def test_restart_is_fast_with_many_open_runs(db_path: Path) -> None:
         elapsed = time.perf_counter() - began
         assert engine.health().open_runs == 200
     assert elapsed < 5  # generous: this is a correctness check, bench/ measures the speed
+
+
+@wfkit.workflow
+async def r_many_steps(n: int) -> int:
+    for i in range(n):
+        await r_other(str(i))
+    return n
+
+
+async def test_store_jobs_and_small_commits_never_share_the_writer_at_once(tmp_path: Path) -> None:
+    # A bulk job on the DuckDB thread (an import) holds a transaction open; the small commits the
+    # engine would otherwise write inline on the loop must wait for that thread instead.
+    def slow_transaction(store: object) -> int:
+        cur = store._writer  # type: ignore[attr-defined]
+        cur.begin()
+        time.sleep(0.3)
+        count = int(cur.execute("SELECT count(*) FROM events").fetchone()[0])
+        cur.commit()
+        return count
+
+    async with await wfkit.Engine.open(tmp_path / "jobs.duckdb") as engine:
+        handle = await engine.start(r_many_steps, 30)
+        for _ in range(3):
+            await engine.in_store_thread(slow_transaction)
+        assert await asyncio.wait_for(handle.result(), 20) == 30
+        assert engine.health().commit_error is None

@@ -107,6 +107,8 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._committing: asyncio.Future[None] | None = None
         self._committed: Batch | None = None
+        self._store_jobs = 0
+        """`in_store_thread` calls on the DuckDB thread: while any runs, no write may run inline beside it."""
         self.closed = False
         self.commit_error: BaseException | None = None
         """The last error a commit raised (None once a later commit succeeds)."""
@@ -185,7 +187,14 @@ class Writer:
 
     async def in_store_thread(self, fn: Callable[[Store], T]) -> T:
         """Run `fn(store)` on the DuckDB thread, after the commits before it (for bulk imports)."""
-        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, self.store)
+        loop = asyncio.get_running_loop()
+        job = self._db_thread.submit(fn, self.store)
+        self._store_jobs += 1
+        job.add_done_callback(lambda _: _call_soon(loop, self._store_job_done))
+        return await asyncio.wrap_future(job)
+
+    def _store_job_done(self) -> None:
+        self._store_jobs -= 1
 
     def wake(self) -> None:
         """Tell the writer there is work: events to commit, runs to activate, or a commit that finished."""
@@ -242,7 +251,7 @@ class Writer:
         stalled = self.storage_error is not None and loop.time() < self._retry_at
         if self._committing is None and not stalled and not self._batch.empty():
             committed, self._batch = self._batch, Batch()
-            if committed.rows() > INLINE_COMMIT_ROWS:
+            if committed.rows() > INLINE_COMMIT_ROWS or self._store_jobs:
                 write = functools.partial(self.store.write, committed.events, committed.new_runs, committed.closed, alive_at=committed.alive_at)
                 self._committed = committed
                 self._committing = loop.run_in_executor(self._db_thread, write)
@@ -348,3 +357,8 @@ def _is_storage_error(error: BaseException) -> bool:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing is left to tell
+        loop.call_soon_threadsafe(callback)
