@@ -29,6 +29,7 @@ from wfkit._engine._clock import Clock, FakeClock, SystemClock
 from wfkit._engine._compat import CompatibilityReport, CompatibilityResult
 from wfkit._engine._engine import Engine, EngineHealth
 from wfkit._engine._handle import WorkflowHandle
+from wfkit._engine._retention import PurgeReport
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
@@ -38,7 +39,7 @@ from wfkit._replay._inspect import CodeFrame, TaskStack
 from wfkit._replay._replayer import Replayer, ReplayResult
 from wfkit._replay._session import PendingWork, ReplaySession, ReplaySnapshot, stop_at
 from wfkit._runtime._context import WorkflowInfo
-from wfkit._sync import run
+from wfkit._sync import purge_histories, run
 from wfkit._version import __version__
 from wfkit._workflow_api import (
     continue_as_new,
@@ -114,6 +115,7 @@ __all__ = [
     "PayloadConverter",
     "PayloadError",
     "PendingWork",
+    "PurgeReport",
     "QueryNotFoundError",
     "Registry",
     "ReplayResult",
@@ -153,6 +155,7 @@ __all__ = [
     "open_histories",
     "patched",
     "random",
+    "purge_histories",
     "run",
     "set_query_handler",
     "side_effect",

@@ -10,6 +10,7 @@ there, as the notebook's stop button delivers one). Points:
 * `mid_commit`: inside a group commit's transaction, after the rows were written, before COMMIT.
 * `recovery`: while `Engine.open` resumes the runs it found open, after the first one.
 * `fork`: inside `Engine.fork`, after the copied history was queued, before it is committed.
+* `mid_purge`: inside a purge batch's transaction, after its rows were deleted, before COMMIT.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import signal
 
 __all__ = ["POINTS", "FaultPlan", "fault"]
 
-POINTS = ("activity_completed", "after_commit", "mid_commit", "recovery", "fork")
+POINTS = ("activity_completed", "after_commit", "mid_commit", "recovery", "fork", "mid_purge")
 
 
 class FaultPlan:

@@ -505,3 +505,31 @@ def import_(source: str, db: str) -> None:
     with _progress("importing") as progress:
         counts = wfkit.import_histories(source, db=db, progress=progress)
     click.echo(f"imported {counts['runs']} runs ({counts['events']} events) into {db}; {counts['skipped_runs']} already there, skipped")
+
+
+@main.command()
+@click.option("--before", help="Runs that closed before this ISO date/time (naive: UTC), e.g. 2026-11-01.")
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0, min_open=True), help="Runs that closed more than this many days ago.")
+@click.option("--workflow", "workflows", multiple=True, metavar="TYPE", help="Only runs of this workflow type (repeatable).")
+@click.option("--status", "statuses", multiple=True, help="Only runs with this close status (Completed, Failed, ...; repeatable).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@_db_option
+def purge(before: str | None, older_than: float | None, workflows: tuple[str, ...], statuses: tuple[str, ...], dry_run: bool, db: str) -> None:
+    """Delete closed runs with their histories (open runs are never deleted).
+
+    The file must not be open in an engine elsewhere (DuckDB allows one writer); use
+    `engine.purge(...)` or `Engine.open(..., retention=...)` from the process that runs the engine.
+    """
+    if before is not None and older_than is not None:
+        raise click.UsageError("pass --before or --older-than, not both")
+    if not Path(db).exists():
+        raise FileNotFoundError(f"{db}: no such database (pass --db or set WFKIT_DB)")
+    cutoff: str | datetime.timedelta | None = datetime.timedelta(days=older_than) if older_than is not None else before
+    report = wfkit.purge_histories(db, before=cutoff, workflow=list(workflows) or None, status=list(statuses) or None, dry_run=dry_run)
+    if dry_run:
+        shown = [(rid[:12],) for rid in report.run_ids[:50]]
+        if shown:
+            _console().print(_table(["run id"], shown, title=f"would delete {report.runs} runs ({report.events} events)"))
+        click.echo(f"dry run: would delete {report.runs} runs ({report.events} events) from {db}" + (" (first 50 listed)" if report.runs > 50 else ""))
+    else:
+        click.echo(f"deleted {report.runs} runs ({report.events} events) from {db} in {report.batches} batches; {report.free_blocks} blocks free for new data")

@@ -13,6 +13,7 @@ activation either wholly recorded or not at all.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._opener import EngineOpener, live_engine, open_engine, release
 from wfkit._engine._operations import RunOperations
 from wfkit._engine._recovery import Recovery
+from wfkit._engine._retention import Before, PurgeReport, Retention, WorkflowFilter
 from wfkit._engine._timers import Timers
 from wfkit._engine._writer import Writer
 from wfkit._faults import fault
@@ -73,6 +75,7 @@ class Engine:
         max_activity_threads: int = 32,
         deadlock_timeout: float = 2.0,
         shutdown_grace: float = 5.0,
+        retention: datetime.timedelta | None = None,
     ) -> None:
         self.store = store
         self.shutdown_grace = shutdown_grace
@@ -123,6 +126,7 @@ class Engine:
             clock=self.clock,
         )
         self._compat = CompatibilityChecker(ledger.runs, self.converter)
+        self._retention = Retention(writer.in_store_thread, self.clock, retention, closed=lambda: writer.closed)
         self.last_compatibility_report: CompatibilityReport | None = None  # of the last redefinition with open runs
 
     #### Opening and closing ####
@@ -140,6 +144,7 @@ class Engine:
         max_activity_threads: int = 32,
         deadlock_timeout: float = 2.0,
         shutdown_grace: float = 5.0,
+        retention: datetime.timedelta | None = None,
         reuse: bool = False,
     ) -> EngineOpener[Engine]:
         """Open an engine on a DuckDB file (None: in memory) and resume the runs left open in it.
@@ -154,6 +159,7 @@ class Engine:
             max_activity_threads: threads for plain-`def` activities.
             deadlock_timeout: seconds workflow code may run without yielding before its workflow task fails.
             shutdown_grace: seconds `close()` waits for running activity attempts (see `close`).
+            retention: keep closed runs this long, then purge them (at open and every hour; see `purge`).
             reuse: if this process already has an engine open on the file, return that engine (the other
                 options are then ignored) instead of raising `StoreLockedError`.
 
@@ -173,6 +179,7 @@ class Engine:
             max_activity_threads=max_activity_threads,
             deadlock_timeout=deadlock_timeout,
             shutdown_grace=shutdown_grace,
+            retention=retention,
         )
         return open_engine(make, path, reuse=reuse)
 
@@ -193,6 +200,7 @@ class Engine:
         self._recovery.recover()
         self._writer.start()
         await self._writer.flush()
+        self._retention.start()
 
     async def close(self, *, grace: float | None = None) -> None:
         """Let running activity attempts finish for up to `grace` seconds (default: `shutdown_grace`), then close.
@@ -203,6 +211,7 @@ class Engine:
         if self._writer.closed:
             return
         try:
+            await self._retention.stop()
             if self._writer.fenced is None:
                 await self.activities.drain(self.shutdown_grace if grace is None else grace)
                 await self._writer.flush()
@@ -326,6 +335,39 @@ class Engine:
         """
         self._writer.check_open()
         return WorkflowHandle(self._operations, workflow_id, self._operations.resolve(workflow_id, run_id))
+
+    async def purge(
+        self,
+        *,
+        before: Before = None,
+        workflow: WorkflowFilter = None,
+        status: str | Sequence[str] | None = None,
+        batch_size: int = 100,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> PurgeReport:
+        """Delete closed runs with their events, oldest first, `batch_size` runs per transaction.
+
+        Open runs are never deleted. Between batches the engine commits as usual, so a purge of
+        any size holds the engine up for one batch at a time. Afterwards a checkpoint frees the
+        deleted rows' blocks for new data (DuckDB reuses them; the file does not shrink).
+
+        ```python
+        await engine.purge(before=datetime.timedelta(days=30))            # older than 30 days
+        await engine.purge(before="2026-11-01", workflow=nightly_etl, status="Completed", dry_run=True)
+        ```
+
+        Args:
+            before: runs that closed before this time: a datetime (naive means UTC), an ISO date
+                string, or a timedelta (an age). None: any closed run.
+            workflow: only runs of this workflow (a definition or type name, or several).
+            status: only runs with this close status (Completed, Failed, Canceled, Terminated,
+                ContinuedAsNew, TimedOut), or several.
+            dry_run: count what would be deleted and delete nothing.
+            progress: called with the number of runs deleted so far after each batch.
+        """
+        self._writer.check_open()
+        return await self._retention.purge(before=before, workflow=workflow, status=status, batch_size=batch_size, dry_run=dry_run, progress=progress)
 
     def history(self, workflow_id: str | None = None, *, run_id: str | None = None) -> History:
         """The events of a run: the latest run of `workflow_id`, or the run `run_id`."""

@@ -410,6 +410,61 @@ class Store:
             raise
         return len(new)
 
+    #### Retention ####
+
+    def purgeable_runs(self, before: float | None, workflow_types: Sequence[str], statuses: Sequence[str], limit: int) -> list[tuple[str, int]]:
+        """Up to `limit` closed runs that closed before `before` (seconds; None: any time), oldest first, with their event counts.
+
+        Only runs whose close is durable qualify (`close_time` set): open runs, and imported runs
+        still running on Temporal, never do.
+        """
+        conditions = ["w.close_time IS NOT NULL", "w.status <> 'Running'"]
+        params: list[Any] = []
+        if before is not None:
+            conditions.append("w.close_time < ?")
+            params.append(_timestamp(before))
+        if workflow_types:
+            conditions.append("w.workflow_type IN (SELECT unnest(?))")
+            params.append(list(workflow_types))
+        if statuses:
+            conditions.append("w.status IN (SELECT unnest(?))")
+            params.append(list(statuses))
+        query = (
+            "SELECT w.run_id, (SELECT count(*) FROM events e WHERE e.run_id = w.run_id) FROM workflows w"
+            f" WHERE {' AND '.join(conditions)} ORDER BY w.close_time, w.run_id LIMIT ?"
+        )
+        # The writer's cursor: this runs on the DuckDB thread, beside readers of the main connection.
+        return [(str(run_id), int(count)) for run_id, count in self._writer.execute(query, [*params, limit]).fetchall()]
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete closed runs with their events, in one transaction; returns the number of events deleted.
+
+        A run that is (again) open is left alone: only rows with a durable close are deleted.
+        """
+        self.check_owner()
+        cur = self._writer
+        cur.begin()
+        try:
+            closed = [r for (r,) in cur.execute(
+                "SELECT run_id FROM workflows WHERE run_id IN (SELECT unnest(?)) AND close_time IS NOT NULL AND status <> 'Running'", [list(run_ids)]
+            ).fetchall()]  # fmt: skip
+            row = cur.execute("DELETE FROM events WHERE run_id IN (SELECT unnest(?))", [closed]).fetchone()
+            cur.execute("DELETE FROM workflows WHERE run_id IN (SELECT unnest(?))", [closed])
+            fault("mid_purge")
+            cur.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.rollback()
+            raise
+        return int(row[0]) if row else 0
+
+    def reclaim(self) -> tuple[int, int]:
+        """Checkpoint, so the blocks deleted rows held are free for new data; returns (used, free) blocks."""
+        cur = self._writer
+        cur.execute("CHECKPOINT")
+        row = cur.execute("SELECT used_blocks, free_blocks FROM pragma_database_size() WHERE database_name = current_database()").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
 
 _OWNERS: dict[str, int] = {}
 """The current owner epoch of each file this process opened for writing (by real path)."""
