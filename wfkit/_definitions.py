@@ -178,6 +178,8 @@ class WorkflowDefinition(_Definition[P, R]):
     task_queue: str = "default"
     allow_nondeterministic_calls: bool = False
     """Let the workflow's code read the clock, draw global randomness and do I/O (not checked; replay may diverge)."""
+    max_concurrent: int | None = None
+    """At most this many runs of the workflow execute at once in an engine; the others wait, in start order."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         runtime = _Runtime.maybe_current()
@@ -306,7 +308,12 @@ def activity(
 def workflow(fn: Callable[P, R], /) -> WorkflowDefinition[P, R]: ...
 @overload
 def workflow(
-    *, name: str | None = None, task_queue: str = "default", registry: Registry | None = None, allow_nondeterministic_calls: bool = False
+    *,
+    name: str | None = None,
+    task_queue: str = "default",
+    registry: Registry | None = None,
+    allow_nondeterministic_calls: bool = False,
+    max_concurrent: int | None = None,
 ) -> Callable[[Callable[P, R]], WorkflowDefinition[P, R]]: ...
 def workflow(
     fn: Callable[P, R] | None = None,
@@ -316,6 +323,7 @@ def workflow(
     task_queue: str = "default",
     registry: Registry | None = None,
     allow_nondeterministic_calls: bool = False,
+    max_concurrent: int | None = None,
 ) -> WorkflowDefinition[P, R] | Callable[[Callable[P, R]], WorkflowDefinition[P, R]]:
     """Declare a workflow: an `async def` whose every step is recorded and which resumes after a crash.
 
@@ -326,12 +334,20 @@ def workflow(
     `open()` or the network from workflow code fails the workflow task with a
     `NondeterministicCallError`; `allow_nondeterministic_calls=True` turns that check off
     for this workflow.
+
+    `max_concurrent=N` lets at most N runs of the workflow execute at once in an engine; runs
+    started beyond that are recorded and wait, in start order, until a run closes (across
+    restarts too). See also `Engine.start(..., concurrency_key=...)`.
     """
 
     def decorate(func: Callable[P, R]) -> WorkflowDefinition[P, R]:
         if not inspect.iscoroutinefunction(typing.cast(Any, func)):  # cast: keep mypy from narrowing `func`
             raise DefinitionError(f"@wfkit.workflow {getattr(func, '__name__', func)!r} must be an 'async def' function")
-        definition = WorkflowDefinition(func, name or func.__name__, task_queue=task_queue, allow_nondeterministic_calls=allow_nondeterministic_calls)
+        if max_concurrent is not None and (not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool) or max_concurrent < 1):
+            raise DefinitionError(f"@wfkit.workflow {getattr(func, '__name__', func)!r}: max_concurrent must be a whole number >= 1, got {max_concurrent!r}")
+        definition = WorkflowDefinition(
+            func, name or func.__name__, task_queue=task_queue, allow_nondeterministic_calls=allow_nondeterministic_calls, max_concurrent=max_concurrent
+        )
         (registry or default_registry).add_workflow(definition)
         return definition
 

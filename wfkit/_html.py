@@ -101,7 +101,7 @@ def status_card_html(summary: RunSummary) -> str:
     """A small card: type, id, status, current activity, elapsed."""
     status = summary.status
     color = {"Running": "#1565c0", "Completed": "#2e7d32", "Failed": "#c62828"}.get(status, "#616161")
-    current = ", ".join(summary.current_activities) or "—"
+    current = f"queued for {summary.queued}" if summary.queued else ", ".join(summary.current_activities) or "—"
     elapsed_text = f"{summary.elapsed:.1f}s" if summary.elapsed is not None else ""
     length = "" if summary.history_length is None else summary.history_length
     return (

@@ -25,6 +25,7 @@ from wfkit._engine._activator import Activator
 from wfkit._engine._activities import ActivityRunner, TaskQueue
 from wfkit._engine._clock import Clock, SystemClock
 from wfkit._engine._compat import CompatibilityChecker, CompatibilityReport
+from wfkit._engine._concurrency import ConcurrencyLimits
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
@@ -76,6 +77,7 @@ class Engine:
         deadlock_timeout: float = 2.0,
         shutdown_grace: float = 5.0,
         retention: datetime.timedelta | None = None,
+        concurrency_limits: dict[str, int] | None = None,
     ) -> None:
         self.store = store
         self.shutdown_grace = shutdown_grace
@@ -104,7 +106,8 @@ class Engine:
             default=default_task_queue or TaskQueue(),
             max_threads=max_activity_threads,
         )
-        self._lifecycle = RunLifecycle(ledger, writer, timers, self.activities)
+        self._limits = limits = ConcurrencyLimits(self.registry, concurrency_limits or {}, admitted=ledger.mark_dirty)
+        self._lifecycle = RunLifecycle(ledger, writer, timers, self.activities, limits)
         self._activator = Activator(
             ledger=ledger,
             writer=writer,
@@ -115,12 +118,13 @@ class Engine:
             converter=self.converter,
             deadlock_timeout=deadlock_timeout,
         )
-        self._recovery = Recovery(store, ledger, timers, self.activities, self._activator)
+        self._recovery = Recovery(store, ledger, timers, self.activities, self._activator, limits)
         self._operations = RunOperations(
             ledger=ledger,
             writer=writer,
             lifecycle=self._lifecycle,
             activator=self._activator,
+            limits=limits,
             registry=self.registry,
             converter=self.converter,
             clock=self.clock,
@@ -145,6 +149,7 @@ class Engine:
         deadlock_timeout: float = 2.0,
         shutdown_grace: float = 5.0,
         retention: datetime.timedelta | None = None,
+        concurrency_limits: dict[str, int] | None = None,
         reuse: bool = False,
     ) -> EngineOpener[Engine]:
         """Open an engine on a DuckDB file (None: in memory) and resume the runs left open in it.
@@ -160,6 +165,7 @@ class Engine:
             deadlock_timeout: seconds workflow code may run without yielding before its workflow task fails.
             shutdown_grace: seconds `close()` waits for running activity attempts (see `close`).
             retention: keep closed runs this long, then purge them (at open and every hour; see `purge`).
+            concurrency_limits: how many runs started with each `concurrency_key` execute at once (see `start`).
             reuse: if this process already has an engine open on the file, return that engine (the other
                 options are then ignored) instead of raising `StoreLockedError`.
 
@@ -180,6 +186,7 @@ class Engine:
             deadlock_timeout=deadlock_timeout,
             shutdown_grace=shutdown_grace,
             retention=retention,
+            concurrency_limits=concurrency_limits,
         )
         return open_engine(make, path, reuse=reuse)
 
@@ -246,6 +253,7 @@ class Engine:
             pending_rows=self._writer.pending_rows,
             commit_error=self._writer.commit_error,
             storage_error=self._writer.storage_error,
+            queued_runs=self._limits.queued_count,
         )
 
     @property
@@ -268,6 +276,7 @@ class Engine:
         task_queue: str | None = None,
         id_reuse_policy: IdReusePolicy = "allow_duplicate",
         start_signal: tuple[str, Any] | None = None,
+        concurrency_key: str | None = None,
         **kwargs: Any,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle once the start is durable.
@@ -282,6 +291,9 @@ class Engine:
             start_signal: `(name, payload)`: signal-with-start. The signal is recorded with the start, in the
                 same transaction, so the workflow's first activation already sees it; if a run with this
                 workflow id is open, that run gets the signal and its handle is returned.
+            concurrency_key: count the run against this key's limit (`Engine.open(concurrency_limits=...)`);
+                a run over a limit (this one, or its workflow's `max_concurrent`) is recorded and waits,
+                in start order, until a slot frees. `describe().queued` says what it waits for.
 
         Raises:
             WorkflowAlreadyStartedError: the id is in use by an open run (or was ever used, with reject_duplicate).
@@ -289,7 +301,9 @@ class Engine:
         """
         self._writer.check_writable()
         definition = self._definition(workflow)
-        run = self._lifecycle.start_requested(definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy, start_signal)
+        run = self._lifecycle.start_requested(
+            definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy, start_signal, concurrency_key
+        )
         await self._writer.flush()
         return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
 
@@ -436,6 +450,10 @@ class Engine:
         """Set the concurrency and rate limits of a task queue."""
         self.activities.configure(name, config)
 
+    def set_concurrency_limit(self, key: str, limit: int) -> None:
+        """Let at most `limit` runs started with `concurrency_key=key` execute at once (queued runs start if it grew)."""
+        self._limits.set_limit(key, limit)
+
     def check_compatibility(self, workflow: WorkflowDefinition[Any, Any] | str) -> CompatibilityReport:
         """Replay each open run of `workflow` (a definition, not installed, or a registered name) on its code: compatible, or where they part."""
         self._writer.check_open()
@@ -444,6 +462,7 @@ class Engine:
     def on_workflow_registered(self, definition: WorkflowDefinition[Any, Any]) -> None:
         """Registry callback: open runs of this type switch to the new code, but those it would break (`check_compatibility`) wait for a compatible one."""
         self._switch_code(definition, [run for run in self._ledger.runs.values() if run.workflow_type == definition.name])
+        self._limits.admit_waiting()  # its max_concurrent may have changed
 
     def _switch_code(self, definition: WorkflowDefinition[Any, Any], runs: list[LiveRun]) -> None:
         if self.closed or self.registry.workflow(definition.name) is not definition:

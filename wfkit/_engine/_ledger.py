@@ -39,14 +39,16 @@ class EngineHealth:
     """The last commit's error (None once a later commit succeeds)."""
     storage_error: BaseException | None
     """Set while the database cannot be written (disk full)."""
+    queued_runs: int = 0
+    """Open runs waiting for a concurrency slot."""
 
 
 class LiveRun:
     """An open run held in memory: its history so far, its open work and its workflow instance."""
 
     __slots__ = (
-        "blocked", "dirty", "events", "instance", "parent_child_id", "parent_run_id", "parent_workflow_id",
-        "run_id", "seed", "state", "task_queue", "waiting_for_code", "workflow_id", "workflow_type",
+        "blocked", "concurrency_keys", "dirty", "events", "instance", "parent_child_id", "parent_run_id", "parent_workflow_id",
+        "queued", "run_id", "seed", "state", "task_queue", "waiting_for_code", "workflow_id", "workflow_type",
     )  # fmt: skip
 
     def __init__(self, run_id: str, workflow_id: str, workflow_type: str, task_queue: str, seed: int) -> None:
@@ -66,6 +68,10 @@ class LiveRun:
         self.waiting_for_code = False
         self.dirty = False
         """It has events its workflow code has not seen yet, and is queued for activation."""
+        self.concurrency_keys: tuple[str, ...] = ()
+        """The concurrency limits it counts against (recorded in its start event)."""
+        self.queued = False
+        """It waits for a concurrency slot: no workflow task until one frees (see _concurrency.py)."""
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.workflow_id}/{self.run_id} events={len(self.events)}>"
@@ -120,8 +126,9 @@ class RunLedger:
     #### Activation queue ####
 
     def mark_dirty(self, run: LiveRun) -> None:
-        """Queue the run for activation: its workflow code has events to see."""
-        if not run.dirty:
+        """Queue the run for activation: its workflow code has events to see (a run waiting for a
+        concurrency slot is activated when it gets one)."""
+        if not run.dirty and not run.queued:
             run.dirty = True
             self._dirty.append(run)
             self._wake()

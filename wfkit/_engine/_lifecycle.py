@@ -10,6 +10,7 @@ from typing import Any
 
 from wfkit._definitions import WorkflowDefinition
 from wfkit._engine._activities import ActivityRunner
+from wfkit._engine._concurrency import ConcurrencyLimits
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
 from wfkit._engine._writer import Writer
@@ -29,11 +30,12 @@ E = EventType
 class RunLifecycle:
     """Creates live runs with their start event and `workflows` row, and closes them with theirs."""
 
-    def __init__(self, ledger: RunLedger, writer: Writer, timers: Timers, activities: ActivityRunner) -> None:
+    def __init__(self, ledger: RunLedger, writer: Writer, timers: Timers, activities: ActivityRunner, limits: ConcurrencyLimits) -> None:
         self._ledger = ledger
         self._writer = writer
         self._timers = timers
         self._activities = activities
+        self._limits = limits
 
     def start(
         self,
@@ -45,8 +47,11 @@ class RunLifecycle:
         run_id: str | None = None,
         parent: tuple[LiveRun, int] | None = None,
         continued_from: LiveRun | None = None,
+        concurrency_key: str | None = None,
     ) -> LiveRun:
-        """A new run, recorded (`WorkflowExecutionStarted` and its `workflows` row) and queued for its first activation."""
+        """A new run, recorded (`WorkflowExecutionStarted` and its `workflows` row) and queued for its first
+        activation (or for a concurrency slot)."""
+        keys = continued_from.concurrency_keys if continued_from is not None else self._limits.keys(workflow_type, concurrency_key)
         run = LiveRun(run_id or uuid.uuid4().hex, workflow_id, workflow_type, task_queue, random.getrandbits(63))
         if parent is not None:
             run.parent_run_id, run.parent_workflow_id, run.parent_child_id = parent[0].run_id, parent[0].workflow_id, parent[1]
@@ -68,8 +73,14 @@ class RunLifecycle:
                 "parent_workflow_id": run.parent_workflow_id,
                 "parent_child_id": run.parent_child_id,
                 "continued_from_run_id": continued_from_run_id,
+                **({"concurrency_keys": list(keys)} if keys else {}),
             },
         )
+        run.concurrency_keys = keys
+        if continued_from is not None:
+            self._limits.inherit(continued_from, run)
+        else:
+            self._limits.admit(run)
         row = RunRow(
             run.run_id, workflow_id, workflow_type, task_queue, args, started.event_time,
             parent_run_id=run.parent_run_id, parent_workflow_id=run.parent_workflow_id, continued_from_run_id=continued_from_run_id,
@@ -87,12 +98,14 @@ class RunLifecycle:
         task_queue: str | None,
         id_reuse_policy: str,
         start_signal: tuple[str, Any] | None = None,
+        concurrency_key: str | None = None,
     ) -> LiveRun:
         """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy.
 
         `start_signal` (name, payload) is recorded right after the start event, in the same batch; if a run of
         that workflow id is open, it gets the signal instead (signal-with-start, as in Temporal).
         """
+        self._limits.keys(definition.name, concurrency_key)  # a key without a limit fails before anything is recorded
         payloads = []
         for index, value in enumerate(args, start=1):
             try:
@@ -121,7 +134,7 @@ class RunLifecycle:
             previous = self._writer.store.latest_run(workflow_id)
             if previous is not None:
                 raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
-        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue)
+        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue, concurrency_key=concurrency_key)
         if signal is not None:
             self._writer.record(run, E.WorkflowExecutionSignaled, signal)
         return run
@@ -153,6 +166,8 @@ class RunLifecycle:
             run.state.apply(event)
         run.events = copied
         self._ledger.add(run)
+        run.concurrency_keys = tuple(first.get("concurrency_keys") or ())
+        self._limits.admit(run)
         row = RunRow(run.run_id, workflow_id, workflow_type, task_queue, first.get("input"), events[0].event_time, forked_from_run_id=source_run_id)
         self._writer.add_run(run, row, copied)
         return run
@@ -166,6 +181,8 @@ class RunLifecycle:
         status = CLOSE_STATUS[event_type]
         self._writer.close_run(RunClose(run.run_id, status, attrs.get("result"), attrs.get("failure"), closing.event_time, len(run.events)))
         self._ledger.closing_recorded(run)
+        if new_run_id is None:  # a continued run keeps the slots (the new run inherits them below)
+            self._limits.release(run)
         self._activities.abandon_run(run)
         if new_run_id is None:
             # As Temporal's default parent-close policy: children do not outlive their parent.

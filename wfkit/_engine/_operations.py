@@ -8,6 +8,7 @@ from typing import Any
 from wfkit._definitions import Registry
 from wfkit._engine._activator import Activator
 from wfkit._engine._clock import Clock
+from wfkit._engine._concurrency import ConcurrencyLimits
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._writer import Writer
@@ -33,6 +34,7 @@ class RunOperations:
         writer: Writer,
         lifecycle: RunLifecycle,
         activator: Activator,
+        limits: ConcurrencyLimits,
         registry: Registry,
         converter: PayloadConverter,
         clock: Clock,
@@ -41,6 +43,7 @@ class RunOperations:
         self._writer = writer
         self._lifecycle = lifecycle
         self._activator = activator
+        self._limits = limits
         self._registry = registry
         self._converter = converter
         self._clock = clock
@@ -129,6 +132,7 @@ class RunOperations:
             activities_total=done + len(run.state.activities),
             waiting_for_code=run.waiting_for_code,
             blocked=run.blocked,
+            queued=self._limits.waiting_for(run),
         )
 
     def resolve(self, workflow_id: str, run_id: str | None) -> str:

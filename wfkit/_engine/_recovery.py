@@ -12,6 +12,7 @@ from typing import Any
 
 from wfkit._engine._activator import Activator
 from wfkit._engine._activities import ActivityRunner
+from wfkit._engine._concurrency import ConcurrencyLimits
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
 from wfkit._faults import fault
@@ -27,8 +28,9 @@ logger = logging.getLogger("wfkit.engine")
 class Recovery:
     """Loads open runs from the store into the ledger and sets their work going again."""
 
-    def __init__(self, store: Store, ledger: RunLedger, timers: Timers, activities: ActivityRunner, activator: Activator) -> None:
+    def __init__(self, store: Store, ledger: RunLedger, timers: Timers, activities: ActivityRunner, activator: Activator, limits: ConcurrencyLimits) -> None:
         self._store = store
+        self._limits = limits
         self._ledger = ledger
         self._timers = timers
         self._activities = activities
@@ -44,6 +46,7 @@ class Recovery:
                 loaded.append(self._load(row, histories.get(row["run_id"], [])))
             except (ValueError, KeyError, TypeError) as exc:  # a gap, an event without its ids: a damaged or hand-made file
                 raise StoreCorruptError(f"{self._store.path or 'memory'}: the history of open run {row['run_id']} cannot be resumed: {exc!r}") from None
+        self._limits.restore(run for run in loaded if run is not None)
         for index, run in enumerate(loaded):
             if run is not None:
                 self.resume(run, last_alive=self._store.previous_alive_at)
@@ -71,6 +74,7 @@ class Recovery:
             self._ledger.closing.pop(run_id, None)
             self._activities.abandon_run(run)
             self._ledger.remove(run)
+            self._limits.forget(run_id)
         reload_ids = [rid for rid in affected if rid not in new_run_ids]
         try:
             rows = [self._store.get_run(rid) for rid in reload_ids]
@@ -82,7 +86,9 @@ class Recovery:
             if row is not None and row["status"] == "Running":
                 reloaded = self._load(row, histories.get(row["run_id"], []))
                 if reloaded is not None:
+                    self._limits.restore([reloaded])
                     self.resume(reloaded)
+        self._limits.admit_waiting()  # slots the rolled-back new runs held are free
 
     def _load(self, row: dict[str, Any], events: list[Event]) -> LiveRun | None:
         """Hold an open run from the store in the ledger, its state rebuilt from its history."""

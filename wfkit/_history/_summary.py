@@ -42,6 +42,8 @@ class RunSummary:
     """The run's workflow type is not registered in this process: it waits untouched until it is."""
     blocked: str | None = None
     """Why the run is stopped (a nondeterminism error, blocked workflow code) until fixed code is registered."""
+    queued: str | None = None
+    """The concurrency limits a queued run waits for, e.g. 'warehouse (2 of 2 running)'; None once it runs."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], now: float) -> RunSummary:

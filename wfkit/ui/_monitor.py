@@ -25,8 +25,9 @@ _ICONS = {"Running": "●", "Completed": "✔", "Failed": "✖", "Canceled": "�
 
 def _row_label(run: RunSummary) -> str:
     start = datetime.datetime.fromtimestamp(run.start_time or 0.0, tz=datetime.timezone.utc).strftime("%H:%M:%S")
-    current = ", ".join(run.current_activities)
-    return f"{_ICONS.get(run.status, '?')} {run.status:<10} {run.workflow_type:<14} {run.workflow_id:<28} {start}  {run.elapsed or 0.0:7.2f}s  {current}"
+    current = f"queued for {run.queued}" if run.queued else ", ".join(run.current_activities)
+    status, icon = ("Queued", "◌") if run.queued else (run.status, _ICONS.get(run.status, "?"))
+    return f"{icon} {status:<10} {run.workflow_type:<14} {run.workflow_id:<28} {start}  {run.elapsed or 0.0:7.2f}s  {current}"
 
 
 class Monitor(w.VBox):  # type: ignore[misc]
