@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from wfkit._analytics import _queries, _report, _transfer
+from wfkit._engine._opener import live_engine
 from wfkit._history._history import History
 from wfkit._history._summary import RunSummary
+from wfkit._store._live import LiveReplica, check_select
 from wfkit._store._schema import ANALYTIC_VIEWS
 from wfkit._store._store import _open_error, schema_version
 from wfkit.errors import ArgumentError, NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError
@@ -42,9 +44,12 @@ class Histories:
     `export` and `report`; `databases` maps each attached alias to its file.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection | None, databases: dict[str, str], *, engine: Engine | None = None) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection | None, databases: dict[str, str], *, engine: Engine | None = None, live: LiveReplica | None = None
+    ) -> None:
         self._con = con
         self._engine = engine
+        self._live = live
         self._closed = False
         self.databases = databases
         """Alias -> file, for each attached file (query one with `SELECT ... FROM alias.events`)."""
@@ -64,6 +69,9 @@ class Histories:
         if self._engine is not None:
             return self._engine.sql(query, params)
         assert self._con is not None
+        if self._live is not None:  # a replica of a file another process's engine holds: bring it up to date
+            check_select(query)
+            self._live.refresh()
         return self._con.sql(query, params=params) if params is not None else self._con.sql(query)
 
     def stats(self, by: str = "activity") -> duckdb.DuckDBPyRelation:
@@ -128,7 +136,9 @@ class Histories:
     def close(self) -> None:
         """Detach every file (over a live engine: nothing to do, the engine keeps its file)."""
         self._closed = True
-        if self._con is not None:
+        if self._live is not None:
+            self._live.close()  # closes the replica's connection too
+        elif self._con is not None:
             self._con.close()
 
     def __enter__(self) -> Histories:
@@ -138,7 +148,8 @@ class Histories:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<wfkit.Histories {', '.join(f'{a}={p}' for a, p in self.databases.items())}>"
+        live = " (answered live by the engine holding it)" if self._live is not None else ""
+        return f"<wfkit.Histories {', '.join(f'{a}={p}' for a, p in self.databases.items())}{live}>"
 
 
 def open_histories(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Histories:
@@ -152,7 +163,8 @@ def open_histories(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
 
     Raises:
         FileNotFoundError: a path does not exist.
-        StoreLockedError: an engine in another process holds a file (DuckDB allows no reader beside a writer process).
+        StoreLockedError: an engine in another process holds one of several files (a file an engine holds can be
+            opened alone: its engine answers the queries, see docs/operations.md), or it holds the file and does not answer.
         NotAWfkitDatabaseError, StoreCorruptError, SchemaVersionError: a file cannot be read as wfkit histories.
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -171,7 +183,15 @@ def open_histories(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
                 sources.append(_open_export(con, path, alias))
             else:
-                _attach(con, path, alias)
+                try:
+                    _attach(con, path, alias)
+                except StoreLockedError:
+                    in_this_process = live_engine(path) is not None  # its message says to use that engine
+                    live = _live_client(path) if len(items) == 1 and not in_this_process else None
+                    if live is None:
+                        raise
+                    con.close()
+                    return Histories(live.con, {alias: str(path)}, live=live)
                 sources.append((f"{alias}.events", f"{alias}.workflows"))
         for name, index in (("events", 0), ("workflows", 1)):
             union = " UNION ALL BY NAME ".join(f"SELECT * FROM {source[index]}" for source in sources)
@@ -194,6 +214,14 @@ def _alias(path: Path, taken: dict[str, str]) -> str:
         alias = f"{base}_{n}"
     assert _ALIAS.match(alias), alias
     return alias
+
+
+def _live_client(path: Path) -> LiveReplica | None:
+    """A replica of `path`, kept up to date by the engine of another process that holds it, if one answers."""
+    try:
+        return LiveReplica(path)
+    except ConnectionError:
+        return None
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:

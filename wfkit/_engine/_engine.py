@@ -40,6 +40,7 @@ from wfkit._history._events import EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._summary import RunSummary
+from wfkit._store._live import LiveServer
 from wfkit._store._store import Store
 from wfkit.errors import ArgumentError, DefinitionError, EngineClosedError, WorkflowNotFoundError
 
@@ -130,6 +131,7 @@ class Engine:
             clock=self.clock,
         )
         self._compat = CompatibilityChecker(ledger.runs, self.converter)
+        self._live_reads: LiveServer | None = None
         self._retention = Retention(writer.in_store_thread, self.clock, retention, closed=lambda: writer.closed)
         self.last_compatibility_report: CompatibilityReport | None = None  # of the last redefinition with open runs
 
@@ -208,6 +210,7 @@ class Engine:
         self._writer.start()
         await self._writer.flush()
         self._retention.start()
+        self._live_reads = self.store.serve_live_reads()
 
     async def close(self, *, grace: float | None = None) -> None:
         """Let running activity attempts finish for up to `grace` seconds (default: `shutdown_grace`), then close.
@@ -225,6 +228,8 @@ class Engine:
         finally:
             self._writer.closed = True
             self._stop_work(EngineClosedError("the engine was closed while waiting for this run"))
+            if self._live_reads is not None:
+                self._live_reads.stop()
             try:
                 await self._writer.stop()
             finally:

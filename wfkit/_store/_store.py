@@ -22,6 +22,7 @@ import duckdb
 from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import JsonPayload, payload_json
+from wfkit._store._live import ChangeLog, LiveServer
 from wfkit._store._schema import ANALYTIC_VIEWS, MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreFencedError, StoreLockedError
 
@@ -107,6 +108,8 @@ class Store:
         self._owner_key = ""
         self.previous_alive_at: float | None = None
         """When the file's previous owner was last known alive (seconds since the epoch), read at open."""
+        self.changes: ChangeLog | None = None
+        """What each commit changed, kept while live reads are served (see `serve_live_reads`)."""
 
     #### Opening ####
 
@@ -181,6 +184,18 @@ class Store:
             self._writer.close()
             self._con.close()
 
+    def serve_live_reads(self) -> LiveServer | None:
+        """Answer read-only queries from other processes while this store holds the file (see `_live.py`);
+        None for a store in memory or opened read-only, or if the socket cannot be made."""
+        if self.path is None or self.epoch is None:
+            return None
+        changes = ChangeLog()
+        server = LiveServer(self.path, self._con, changes)
+        if not server.start():
+            return None
+        self.changes = changes
+        return server
+
     #### Writes (one transaction per call) ####
 
     def write(self, events: Sequence[tuple[str, Event]], new_runs: Sequence[RunRow], closed_runs: Sequence[RunClose], *, alive_at: float | None = None) -> None:
@@ -200,6 +215,7 @@ class Store:
             except BaseException:
                 self._appenders.clear()
                 raise
+            self._note_changes(events, ())
             return
         cur.begin()
         try:
@@ -218,6 +234,19 @@ class Store:
             with contextlib.suppress(duckdb.Error):
                 cur.rollback()
             raise
+        self._note_changes(events, [r.run_id for r in new_runs] + [r.run_id for r in closed_runs])
+
+    def _note_changes(self, events: Sequence[tuple[str, Event]], runs: Iterable[str]) -> None:
+        """Tell live readers which runs a commit changed, and from which event on (only while some may read)."""
+        if self.changes is None:
+            return
+        first: dict[str, int] = {}
+        for run_id, event in events:
+            if run_id not in first:  # a batch holds each run's events in order
+                first[run_id] = event.event_id
+        for run_id in runs:
+            first.setdefault(run_id, 1 << 30)  # its row changed, not its events
+        self.changes.record(first)
 
     # DuckDB's appender buffers Python rows and applies them with one statement at flush: bulk
     # speed without Arrow (whose first use imports pandas, a fifth of a second on every open).
@@ -408,6 +437,8 @@ class Store:
             with contextlib.suppress(duckdb.Error):
                 cur.rollback()
             raise
+        if self.changes is not None:
+            self.changes.record({run.run_id: stored + 1})
         return len(new)
 
     #### Retention ####
@@ -456,6 +487,8 @@ class Store:
             with contextlib.suppress(duckdb.Error):
                 cur.rollback()
             raise
+        if self.changes is not None:
+            self.changes.record(dict.fromkeys(closed, 1))  # from event 1 on: the whole run (now gone)
         return int(row[0]) if row else 0
 
     def reclaim(self) -> tuple[int, int]:
