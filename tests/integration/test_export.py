@@ -146,12 +146,13 @@ def test_export_refuses_to_overwrite_by_accident(tmp_path: Path) -> None:
 
 def test_large_exports_are_partitioned_by_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from wfkit._analytics import _transfer
+    from wfkit._store._schema import SCHEMA_VERSION
 
     monkeypatch.setattr(_transfer, "PARTITION_THRESHOLD", 100)
     with wfkit.open_histories(make_db(tmp_path / "source.duckdb")) as h:
         assert h.export(tmp_path / "big")["partitioned_by_date"] is True  # 103 events > 100
     manifest = json.loads((tmp_path / "big" / "wfkit-export.json").read_text())
-    assert manifest["schema_version"] == 3
+    assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["rows"]["events"] == 103
     assert list((tmp_path / "big" / "activities").glob("date=*/*.parquet"))
 
