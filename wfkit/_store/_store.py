@@ -13,7 +13,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -390,6 +390,19 @@ class Store:
                 raise StoreCorruptError(f"{self.path or 'memory'}: run {run_id} event {event_id} cannot be read: {exc}") from None
         return out
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer cursor inside a transaction: committed at the end, rolled back if anything raises."""
+        cur = self._writer
+        cur.begin()
+        try:
+            yield cur
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.rollback()
+            raise
+        cur.commit()
+
     #### Runs recorded elsewhere (Temporal imports) ####
 
     def insert_run(self, run: RunRow, status: str, events: Sequence[Event], close: RunClose | None = None) -> int:
@@ -403,9 +416,7 @@ class Store:
         Raises:
             StoreError: the run id holds a different history (the stored events are not a prefix of `events`).
         """
-        cur = self._writer
-        cur.begin()
-        try:
+        with self._transaction() as cur:
             existing = cur.execute("SELECT workflow_id FROM workflows WHERE run_id = ?", [run.run_id]).fetchone()
             stored = 0
             if existing is None:
@@ -432,11 +443,6 @@ class Store:
                 )
             else:
                 cur.execute("UPDATE workflows SET history_length = ? WHERE run_id = ?", [len(events), run.run_id])
-            cur.commit()
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cur.rollback()
-            raise
         if self.changes is not None:
             self.changes.record({run.run_id: stored + 1})
         return len(new)
@@ -473,20 +479,13 @@ class Store:
         A run that is (again) open is left alone: only rows with a durable close are deleted.
         """
         self.check_owner()
-        cur = self._writer
-        cur.begin()
-        try:
+        with self._transaction() as cur:
             closed = [r for (r,) in cur.execute(
                 "SELECT run_id FROM workflows WHERE run_id IN (SELECT unnest(?)) AND close_time IS NOT NULL AND status <> 'Running'", [list(run_ids)]
             ).fetchall()]  # fmt: skip
             row = cur.execute("DELETE FROM events WHERE run_id IN (SELECT unnest(?))", [closed]).fetchone()
             cur.execute("DELETE FROM workflows WHERE run_id IN (SELECT unnest(?))", [closed])
             fault("mid_purge")
-            cur.commit()
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cur.rollback()
-            raise
         if self.changes is not None:
             self.changes.record(dict.fromkeys(closed, 1))  # from event 1 on: the whole run (now gone)
         return int(row[0]) if row else 0
