@@ -19,11 +19,11 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 DEFAULT_DB = "wfkit.duckdb"
 
@@ -205,6 +207,15 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on a loop of its own and close it (asyncio.run does not once nest-asyncio has patched it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def _load_module(name: str) -> ModuleType:
     """A module by dotted name (from the current directory first) or by file path."""
     if name.endswith(".py") or os.sep in name:
@@ -264,7 +275,7 @@ def demo(db: str, count: int) -> None:
             ).fetchall()
             return results, elapsed, rows
 
-    results, elapsed, rows = asyncio.run(run_all())
+    results, elapsed, rows = _run(run_all())
     title = f"wfkit demo: {count} nightly pipelines in {elapsed:.2f}s, recorded in {Path(db).resolve()}"
     console.print(_table(["workflow type", "status", "runs", "events"], rows, title=title))
     console.print(f"grand totals: {sorted(set(results))}")
@@ -296,7 +307,7 @@ def run(target: str, args: tuple[str, ...], workflow_id: str | None, db: str) ->
             handle = await engine.start(workflow, *values, id=workflow_id)
             return handle.workflow_id, handle.run_id, await handle.result()
 
-    wid, run_id, result = asyncio.run(go())
+    wid, run_id, result = _run(go())
     click.echo(f"workflow {wid} run {run_id} completed", err=True)
     click.echo(json.dumps(result, default=_jsonable))
 

@@ -38,6 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wfkit
+from tests.support.helpers import run_on_new_loop
 from wfkit.cli import main as cli_main
 
 E = wfkit.EventType
@@ -62,15 +63,6 @@ HOSTILE_VALUES: list[Any] = [
     {"__class__": f"{SENTINEL}.Evil", "__module__": SENTINEL, "pickle": PICKLED},
     f"{IMG}{SCRIPT}{TERMINAL}",
 ]
-
-
-def _run(coro: Any) -> Any:
-    """Run a coroutine on a loop of its own (asyncio.run would reset the current loop under pytest-asyncio's feet)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 #### The victim's own code, and a file made from it and then tampered with ####
@@ -188,7 +180,7 @@ async def _make_hostile_file(path: Path) -> dict[str, str]:
 @pytest.fixture
 def hostile(tmp_path: Path, sentinel: Path) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "from someone else.duckdb"
-    runs = _run(_make_hostile_file(path))
+    runs = run_on_new_loop(_make_hostile_file(path))
     return path, runs
 
 
@@ -267,7 +259,7 @@ def test_a_file_carrying_sql_code_is_refused(tmp_path: Path, sentinel: Path) -> 
             await (await engine.start(h_victim, "x", id="w")).signal("go", 1)
             await engine.get_handle("w").result()
 
-    _run(make())
+    run_on_new_loop(make())
     leak = f"error('SQL FROM THE FILE RAN: ' || content) FROM read_text('{secret}')"
 
     def variant(name: str, *statements: str) -> Path:
@@ -289,8 +281,8 @@ def test_a_file_carrying_sql_code_is_refused(tmp_path: Path, sentinel: Path) -> 
 
     for path, name in ((macro, "epoch_us"), (view, "events is a view")):
         with pytest.raises(wfkit.NotAWfkitDatabaseError, match=name):
-            _run(open_engine(path))
-        _run(open_engine(good))  # the refused file was released: nothing holds it open ...
+            run_on_new_loop(open_engine(path))
+        run_on_new_loop(open_engine(good))  # the refused file was released: nothing holds it open ...
         with duckdb.connect(str(path)):  # ... so another process, or this one, can open it
             pass
     with pytest.raises(wfkit.NotAWfkitDatabaseError, match="events is a view"):
@@ -298,7 +290,7 @@ def test_a_file_carrying_sql_code_is_refused(tmp_path: Path, sentinel: Path) -> 
     with wfkit.open_histories(macro) as histories:  # an attached file's macros are never called
         assert histories.history("w").workflow_type == "h_victim"
     # Changed analytic views are not used: wfkit's own definitions hide them.
-    assert _run(open_engine(views))[1] == [(1,)]
+    assert run_on_new_loop(open_engine(views))[1] == [(1,)]
     with wfkit.open_histories(views) as histories:
         assert histories.sql("SELECT count(*) FROM runs").fetchall() == [(1,)]
     result = CliRunner().invoke(cli_main, ["ls", "--db", str(view)])
@@ -327,7 +319,7 @@ def test_a_damaged_open_run_is_a_clear_error_and_the_file_is_released(tmp_path: 
             await asyncio.sleep(0.1)  # its activity is done; it waits for a signal, and stays open in the file
             return handle.run_id
 
-    run_id = _run(make())
+    run_id = run_on_new_loop(make())
     damages = {
         "cannot be read: 'Bogus' is not a valid EventType": "UPDATE events SET event_type = 'Bogus' WHERE event_id = 3",
         "cannot be read: its attributes are not a JSON object": "UPDATE events SET attributes = '[1, 2]' WHERE event_id = 3",
@@ -345,7 +337,7 @@ def test_a_damaged_open_run_is_a_clear_error_and_the_file_is_released(tmp_path: 
                 pass
 
         with pytest.raises(wfkit.StoreCorruptError, match=f"{run_id}.*{message[:40]}".replace("(", r"\(").replace("[", r"\[")):
-            _run(open_it())
+            run_on_new_loop(open_it())
         with wfkit.open_histories(path) as histories:  # released: this process can open it again
             assert len(histories.runs().fetchall()) == 1
             with contextlib.suppress(wfkit.StoreCorruptError):
@@ -505,7 +497,7 @@ def test_sql_helpers_bind_values_and_take_identifiers_only_from_their_own_tables
         async with wfkit.Engine.open(tmp_path / "copy's.duckdb") as engine:
             return engine.sql("SELECT count(*) FROM events WHERE run_id = ?", [injection]).fetchall()
 
-    assert _run(engine_sql()) == [(0,)]
+    assert run_on_new_loop(engine_sql()) == [(0,)]
 
 
 #### Odd CLI arguments ####
@@ -569,7 +561,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             await engine.start(h_victim, "open", id="fuzz-open")  # an open run, exported as Running
             await asyncio.sleep(0.05)
 
-    _run(make())
+    run_on_new_loop(make())
     with wfkit.open_histories(root / "source.duckdb") as h:
         h.export(root / "export")
     return root / "export"

@@ -22,7 +22,7 @@ ROOT = Path(__file__).parent.parent.parent
 
 def _start_writer(db: Path, seconds: float) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writer = subprocess.Popen([sys.executable, str(WRITER), str(db), str(seconds)], stdout=subprocess.PIPE, text=True, env=env)
+    writer = subprocess.Popen([sys.executable, str(WRITER), str(db), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert writer.stdout is not None
     assert writer.stdout.readline().strip() == "ready"
     return writer

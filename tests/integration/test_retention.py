@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import wfkit
 import wfkit._faults
+from tests.support.helpers import run_on_new_loop
 from wfkit._faults import FaultPlan
 from wfkit.cli import main
 
@@ -163,7 +164,7 @@ def test_cli_purge(tmp_path: Path) -> None:
         async with await wfkit.Engine.open(db) as engine:
             return await _finish(engine, ret_job, 3, "c")
 
-    runs = asyncio.run(make())
+    runs = run_on_new_loop(make())
     runner = CliRunner()
     dry = runner.invoke(main, ["purge", "--db", str(db), "--dry-run", "--status", "Completed"])
     assert dry.exit_code == 0, dry.output

@@ -4,7 +4,8 @@ Usage: python live_writer.py DB SECONDS
 
 Prints "ready" once the engine holds the file, then runs two-step workflows 20 at a time for
 SECONDS, printing "second K N" (workflows completed in second K) as it goes, so the test can
-compare the seconds before and while readers poll, and "runs N RATE" at the end.
+compare the seconds before and while readers poll, and "runs N RATE" at the end. It then keeps
+the file (and answers live reads) until its stdin closes, so a slow machine never sees it go early.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ async def main(path: str, seconds: float) -> None:
             done += 20
             in_second += 20
         print("runs", done, done / seconds, flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # hold the file until the test lets go
 
 
 if __name__ == "__main__":

@@ -102,6 +102,8 @@ class _Handler(socketserver.StreamRequestHandler):
                     return
                 try:
                     answer = _OK + _sync(cursor, self.server.changes, json.loads(request))
+                except duckdb.ConnectionException:
+                    return  # the engine is closing: the reader sees the connection close
                 except Exception as exc:  # noqa: BLE001 - the reader gets the error; the engine goes on
                     answer = _ERROR + f"{type(exc).__name__}: {exc}".encode()
                 self.wfile.write(_HEADER.pack(len(answer)) + answer)
