@@ -30,6 +30,7 @@ from wfkit._engine._compat import CompatibilityReport, CompatibilityResult
 from wfkit._engine._engine import Engine, EngineHealth
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._retention import PurgeReport
+from wfkit._engine._schedules import BackfillReport, ScheduleDescription, ScheduleHandle
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
@@ -90,6 +91,7 @@ __all__ = [
     "ActivityInfo",
     "ApplicationError",
     "ArgumentError",
+    "BackfillReport",
     "ChildWorkflowError",
     "Clock",
     "ConfigurationError",
@@ -116,6 +118,8 @@ __all__ = [
     "PayloadError",
     "PendingWork",
     "PurgeReport",
+    "ScheduleDescription",
+    "ScheduleHandle",
     "QueryNotFoundError",
     "Registry",
     "ReplayResult",

@@ -39,6 +39,8 @@ class _ActivityContext:
     """The engine clock's `now`, so heartbeat timeouts follow a FakeClock too."""
     last_heartbeat: float = 0.0
     details: Any = None
+    services: Any = None
+    """The engine part that carries out wfkit's own activities (the schedules'), if any."""
 
     def __post_init__(self) -> None:
         self.last_heartbeat = self.clock()
@@ -53,6 +55,14 @@ def activity_info() -> ActivityInfo:
     if ctx is None:
         raise WfkitError("wfkit.activity_info() can only be called inside an activity run by a wfkit engine")
     return ctx.info
+
+
+def service() -> Any:
+    """The engine part behind wfkit's built-in activities; raises `WfkitError` outside an engine."""
+    ctx = _current.get()
+    if ctx is None or ctx.services is None:
+        raise WfkitError("wfkit's built-in activities only run inside a wfkit engine")
+    return ctx.services
 
 
 def heartbeat(details: Any = None) -> None:

@@ -1,7 +1,7 @@
 """The engine conveniences that interface layers provide, installed into the engine's registration point.
 
 The engine never imports an interface (docs/architecture.md); `import wfkit` runs this module,
-which installs analytics (`engine.histories`), Temporal import/export and a handle's live card.
+which installs analytics (`engine.histories`), Temporal import/export, a handle's live card and progress bars.
 The Temporal and notebook pieces are imported only when used: they pull in rich, ipywidgets.
 """
 
@@ -44,7 +44,14 @@ def _display_handle(handle: WorkflowHandle) -> None:
     display(status_card(handle))  # type: ignore[no-untyped-call]
 
 
+def _progress_bar(description: str, total: int) -> Any:
+    from wfkit.ui._progress import progress_bar  # ipywidgets or rich, only when shown
+
+    return progress_bar(description, total)
+
+
 _extensions.install("histories", Histories.of_engine)
 _extensions.install("import_temporal", _import_temporal)
 _extensions.install("export_temporal", _export_temporal)
 _extensions.install("display_handle", _display_handle)
+_extensions.install("progress_bar", _progress_bar)

@@ -23,6 +23,9 @@ from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import ENGINE_RESTART, ENGINE_SHUTDOWN, ActivityState
 from wfkit.errors import ConfigurationError, PayloadError
 
+BUILTIN_PREFIX = "wfkit."
+"""Activity types of wfkit's own activities."""
+
 __all__ = ["ActivityRunner", "TaskQueue"]
 
 logger = logging.getLogger("wfkit.activity")
@@ -167,6 +170,8 @@ class ActivityRunner:
         self._threads = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="wfkit-activity")
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._running: dict[tuple[str, int], LiveRun] = {}
+        self.services: Any = None
+        """The engine part behind wfkit's built-in activities (`wfkit._activity.service()`)."""
         self.draining = False
         """Set while the engine closes: no new attempt starts (scheduled ones start at the next open)."""
 
@@ -338,7 +343,7 @@ class ActivityRunner:
         hints = definition.param_hints()
         args = [self._converter.from_payload(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(act.args)]
         info = ActivityInfo(act.activity_type, act.seq, attempt, run.workflow_id, run.run_id, f"{run.run_id}:{act.seq}")
-        ctx = _ActivityContext(info, self._clock.now)
+        ctx = _ActivityContext(info, self._clock.now, services=self.services)
         watch = _Deadlines.of(act, self._clock.now())
         if watch is None and definition.is_async:
             # No timeout to watch: run the coroutine in this task (one task and no timer per attempt).
@@ -412,8 +417,10 @@ class ActivityRunner:
         with its real end time; a thread cannot be stopped, so its late result is discarded.
         """
         self.draining = True
-        if self._tasks and grace > 0:
-            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        # wfkit's own activities (a schedule's firing, a backfill's run) only wait on other runs: no grace.
+        working = [task for (run_id, seq), task in self._tasks.items() if not self._is_wait(self._running[(run_id, seq)], seq)]
+        if working and grace > 0:
+            await asyncio.wait(working, timeout=grace)
         for key, task in list(self._tasks.items()):
             run = self._running.pop(key)
             del self._tasks[key]
@@ -421,6 +428,11 @@ class ActivityRunner:
             if self._ledger.is_live(run) and act is not None and act.running:
                 self.record_lost(run, act, ENGINE_SHUTDOWN, f"the engine closed while this attempt was running (grace period {grace:g}s)", self._clock.now())
             task.cancel()
+
+    @staticmethod
+    def _is_wait(run: LiveRun, seq: int) -> bool:
+        act = run.state.activities.get(seq)
+        return act is not None and act.activity_type.startswith(BUILTIN_PREFIX)
 
     def close(self) -> None:
         """Cancel running async attempts and stop taking thread work (threads finish on their own)."""

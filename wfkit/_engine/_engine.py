@@ -33,6 +33,7 @@ from wfkit._engine._opener import EngineOpener, live_engine, open_engine, releas
 from wfkit._engine._operations import RunOperations
 from wfkit._engine._recovery import Recovery
 from wfkit._engine._retention import Before, PurgeReport, Retention, WorkflowFilter
+from wfkit._engine._schedules import DEFAULT_CATCHUP, BackfillReport, Overlap, ScheduleHandle, Schedules
 from wfkit._engine._timers import Timers
 from wfkit._engine._writer import Writer
 from wfkit._faults import fault
@@ -133,6 +134,17 @@ class Engine:
         self._compat = CompatibilityChecker(ledger.runs, self.converter)
         self._live_reads: LiveServer | None = None
         self._retention = Retention(writer.in_store_thread, self.clock, retention, closed=lambda: writer.closed)
+        self._schedules = Schedules(
+            ledger=ledger,
+            writer=writer,
+            lifecycle=self._lifecycle,
+            operations=self._operations,
+            registry=self.registry,
+            converter=self.converter,
+            clock=self.clock,
+            start=self.start,
+        )
+        self.activities.services = self._schedules
         self.last_compatibility_report: CompatibilityReport | None = None  # of the last redefinition with open runs
 
     #### Opening and closing ####
@@ -343,6 +355,91 @@ class Engine:
         if original is not None:
             self._lifecycle.close(original, E.WorkflowExecutionTerminated, {"reason": reason})
         return await self.fork(run_id, at_event=at_event)
+
+    #### Schedules and backfills ####
+
+    async def schedule(
+        self,
+        workflow: WorkflowDefinition[Any, Any] | str,
+        *args: Any,
+        id: str,  # noqa: A002
+        cron: str | None = None,
+        every: datetime.timedelta | float | None = None,
+        timezone: str = "UTC",
+        overlap: Overlap = "skip",
+        catchup_window: datetime.timedelta | float = DEFAULT_CATCHUP,
+        jitter: datetime.timedelta | float = 0.0,
+        start_at: datetime.datetime | str | None = None,
+        end_at: datetime.datetime | str | None = None,
+        paused: bool = False,
+    ) -> ScheduleHandle:
+        """Run `workflow(*args)` on a cron expression or every interval, durably (docs/operations.md).
+
+        The schedule lives in the file as a `wfkit.schedule` run (workflow id `schedule/<id>`) whose
+        history records every firing: the run it started (workflow id `<id>-<scheduled time>`,
+        `wfkit.info().scheduled_time` inside it) or why it skipped. Called again with an id that is
+        open (a re-run notebook cell), it updates that schedule instead of making a second one.
+
+        ```python
+        nightly = await engine.schedule(etl, ["a.csv"], id="nightly-etl", cron="0 2 * * *", timezone="Europe/Berlin")
+        print(await nightly.describe())  # next 5 fire times, latest firings
+        ```
+
+        Args:
+            cron: a 5-field cron expression, evaluated in `timezone` (DST as cron does it).
+            every: or a fixed interval (aligned to the Unix epoch: every hour fires on the hour).
+            overlap: when a firing comes while the schedule's previous run still runs: "skip" it,
+                "buffer_one" (start it when that run closes; at most one waits), "allow_all",
+                "cancel_other" or "terminate_other" (then start it).
+            catchup_window: after downtime, firings missed by at most this long still fire (default 1
+                day); older ones are recorded as skipped.
+            jitter: delay each firing by a random time up to this long (its scheduled time stays).
+            start_at, end_at: fire only between these times.
+            paused: create it paused.
+        """
+        self._writer.check_writable()
+        settings: dict[str, Any] = {"id": id, "timezone": timezone, "overlap": overlap, "catchup_window": catchup_window, "jitter": jitter, "paused": paused}
+        settings |= {"cron": cron, "every": every} if cron is not None or every is not None else {}
+        settings |= {k: v for k, v in (("start_at", start_at), ("end_at", end_at)) if v is not None}
+        return await self._schedules.create(self._definition(workflow), list(args), settings)
+
+    def get_schedule(self, schedule_id: str) -> ScheduleHandle:
+        """The handle of an open schedule (`WorkflowNotFoundError` names the open ones if there is none)."""
+        self._writer.check_open()
+        return self._schedules.get(schedule_id)
+
+    def schedules(self) -> list[ScheduleHandle]:
+        """The open schedules, by id."""
+        self._writer.check_open()
+        return self._schedules.all()
+
+    async def backfill(
+        self,
+        schedule_id: str,
+        *,
+        start: datetime.datetime | datetime.date | str,
+        end: datetime.datetime | datetime.date | str,
+        overlap: Literal["allow_all", "buffer_all"] = "allow_all",
+        max_concurrent: int = 1,
+        wait: bool = True,
+        progress: bool | Callable[[int, int], None] = True,
+    ) -> BackfillReport:
+        """Run the firings the schedule would have had in [start, end), `max_concurrent` at a time.
+
+        Each firing's run has the workflow id `<id>-backfill-<scheduled time>` and its scheduled time
+        in `wfkit.info()`. The backfill is itself a run (`schedule/<id>/backfill/<start>..<end>`):
+        after a crash it resumes at the next open with no firing started twice or skipped; the same
+        range again attaches to it while it runs, and starts nothing once it has completed.
+
+        Args:
+            start, end: datetimes (naive ones in the schedule's time zone), dates or ISO strings.
+            overlap: "allow_all" (up to `max_concurrent` at once) or "buffer_all" (one after another).
+            wait: wait until it is done (False: return once it is recorded).
+            progress: show a progress bar (a widget in a notebook, rich in a terminal), or call this
+                with (firings done, firings) as it goes.
+        """
+        self._writer.check_writable()
+        return await self._schedules.backfill(schedule_id, start, end, overlap=overlap, max_concurrent=max_concurrent, wait=wait, progress=progress)
 
     #### Looking at runs ####
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 __all__ = ["Hook", "hook", "install"]
 
-Hook = Literal["histories", "import_temporal", "export_temporal", "display_handle"]
+Hook = Literal["histories", "import_temporal", "export_temporal", "display_handle", "progress_bar"]
 
 _HOOKS: dict[str, Callable[..., Any]] = {}
 

@@ -48,6 +48,7 @@ class RunLifecycle:
         parent: tuple[LiveRun, int] | None = None,
         continued_from: LiveRun | None = None,
         concurrency_key: str | None = None,
+        scheduled: tuple[str, str] | None = None,
     ) -> LiveRun:
         """A new run, recorded (`WorkflowExecutionStarted` and its `workflows` row) and queued for its first
         activation (or for a concurrency slot)."""
@@ -74,6 +75,7 @@ class RunLifecycle:
                 "parent_child_id": run.parent_child_id,
                 "continued_from_run_id": continued_from_run_id,
                 **({"concurrency_keys": list(keys)} if keys else {}),
+                **({"schedule_id": scheduled[0], "scheduled_time": scheduled[1]} if scheduled else {}),
             },
         )
         run.concurrency_keys = keys
@@ -99,11 +101,13 @@ class RunLifecycle:
         id_reuse_policy: str,
         start_signal: tuple[str, Any] | None = None,
         concurrency_key: str | None = None,
+        scheduled: tuple[str, str] | None = None,
     ) -> LiveRun:
         """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy.
 
         `start_signal` (name, payload) is recorded right after the start event, in the same batch; if a run of
         that workflow id is open, it gets the signal instead (signal-with-start, as in Temporal).
+        `scheduled` (schedule id, ISO scheduled time) marks a schedule's firing.
         """
         self._limits.keys(definition.name, concurrency_key)  # a key without a limit fails before anything is recorded
         payloads = []
@@ -134,7 +138,7 @@ class RunLifecycle:
             previous = self._writer.store.latest_run(workflow_id)
             if previous is not None:
                 raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
-        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue, concurrency_key=concurrency_key)
+        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue, concurrency_key=concurrency_key, scheduled=scheduled)
         if signal is not None:
             self._writer.record(run, E.WorkflowExecutionSignaled, signal)
         return run

@@ -84,6 +84,10 @@ class WorkflowInfo:
     """The parent's workflow id, for a child workflow."""
     continued_from_run_id: str | None = None
     """The run this one continued from (continue-as-new), if any."""
+    schedule_id: str | None = None
+    """The schedule whose firing (or backfill) started this run, if any."""
+    scheduled_time: datetime.datetime | None = None
+    """When that firing was due (UTC): the partition a scheduled run should process."""
 
 
 class _Runtime(ABC):

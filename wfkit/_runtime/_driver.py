@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from wfkit._history._commands import Command
 from wfkit._history._events import Event, EventType
@@ -47,6 +49,8 @@ def instance_for_history(
         task_queue=task_queue if task_queue is not None else str(attrs.get("task_queue") or "default"),
         parent_workflow_id=parent_workflow_id if parent_workflow_id is not None else attrs.get("parent_workflow_id"),
         continued_from_run_id=attrs.get("continued_from_run_id"),
+        schedule_id=attrs.get("schedule_id"),
+        scheduled_time=_instant(attrs.get("scheduled_time")),
     )
     # AbstractEventLoop's methods are abstract only in typeshed; the instance implements what asyncio uses.
     return WorkflowInstance(definition, info, seed=int(attrs.get("random_seed") or 0), converter=converter)  # type: ignore[abstract]
@@ -104,3 +108,13 @@ def replay_into(
             on_activation(recorded, commands)
         count += 1
     return count
+
+
+def _instant(value: Any) -> datetime.datetime | None:
+    """An ISO time from an event attribute (None if absent or unreadable)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
