@@ -30,7 +30,7 @@ from wfkit._engine._compat import CompatibilityReport, CompatibilityResult
 from wfkit._engine._engine import Engine, EngineHealth
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._retention import PurgeReport
-from wfkit._engine._schedules import BackfillReport, ScheduleDescription, ScheduleHandle
+from wfkit._engine._schedules import BackfillReport, ScheduleHandle
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
@@ -40,6 +40,7 @@ from wfkit._replay._inspect import CodeFrame, TaskStack
 from wfkit._replay._replayer import Replayer, ReplayResult
 from wfkit._replay._session import PendingWork, ReplaySession, ReplaySnapshot, stop_at
 from wfkit._runtime._context import WorkflowInfo
+from wfkit._schedules._describe import ScheduleDescription
 from wfkit._sync import purge_histories, run
 from wfkit._version import __version__
 from wfkit._workflow_api import (

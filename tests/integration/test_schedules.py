@@ -320,3 +320,58 @@ def test_a_backfill_killed_mid_way_resumes_with_no_firing_duplicated_or_missed(t
     assert len(runs_by_time) == 30, "every night of November ran"
     assert all(len(runs) == 1 for runs in runs_by_time.values()), "no firing started a second run"
     assert sorted(runs_by_time)[0] == "2026-11-01T01:00:00+00:00"
+
+
+FLOWS = """
+import wfkit
+
+@wfkit.activity
+def cli_rows(day: str) -> int:
+    return len(day)
+
+@wfkit.workflow
+async def cli_nightly(table: str) -> str:
+    day = wfkit.info().scheduled_time.date().isoformat()
+    return f"{table} {day}: {await cli_rows(day)}"
+"""
+
+
+def test_the_cli_creates_lists_controls_and_backfills_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from wfkit.cli import main
+
+    (tmp_path / "cli_flows.py").write_text(FLOWS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner, db = CliRunner(), ["--db", str(tmp_path / "cli.duckdb")]
+    created = runner.invoke(
+        main, ["schedule", "create", "cli_flows:cli_nightly", "--id", "etl", "--cron", "0 2 * * *", "--timezone", "Europe/Berlin", "--arg", "orders", *db]
+    )
+    assert created.exit_code == 0, created.output
+    assert "schedule etl: cli_nightly cron 0 2 * * * (Europe/Berlin)" in created.output
+    bad = runner.invoke(main, ["schedule", "create", "cli_flows:cli_nightly", "--id", "bad", "--cron", "0 25 * * *", *db])
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines()[-1] == "error: bad cron expression '0 25 * * *': Bad hour"
+    paused = runner.invoke(main, ["schedule", "pause", "etl", *db])
+    assert paused.exit_code == 0
+    assert "(paused)" in paused.output
+    listed = runner.invoke(main, ["schedule", "ls", *db])
+    assert "etl" in listed.output
+    assert "paused" in listed.output
+    missing = runner.invoke(main, ["schedule", "unpause", "nope", *db])
+    assert missing.exit_code == 1
+    assert "no open schedule 'nope'" in missing.output
+    filled = runner.invoke(main, ["backfill", "etl", "--start", "2026-11-01", "--end", "2026-11-04", "--max-concurrent", "2", "--module", "cli_flows", *db])
+    assert filled.exit_code == 0, filled.output
+    assert "3 firings, 3 completed, 0 failed" in filled.output
+    triggered = runner.invoke(main, ["schedule", "trigger", "etl", "--module", "cli_flows", *db])
+    assert triggered.exit_code == 0, triggered.output
+    assert "-manual-1" in triggered.output
+    deleted = runner.invoke(main, ["schedule", "delete", "etl", *db])
+    assert "deleted" in deleted.output
+    assert "no schedules" in runner.invoke(main, ["schedule", "ls", *db]).output
+    with wfkit.open_histories(tmp_path / "cli.duckdb") as histories:
+        results = histories.sql("SELECT workflow_id, status FROM workflows WHERE workflow_type = 'cli_nightly' ORDER BY workflow_id").fetchall()
+    assert [w for w, _ in results][1:] == [f"etl-backfill-2026-11-0{d}T01:00:00Z" for d in (1, 2, 3)]
+    assert {s for _, s in results} == {"Completed"}

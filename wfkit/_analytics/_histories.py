@@ -22,6 +22,7 @@ from wfkit._analytics import _queries, _report, _transfer
 from wfkit._engine._opener import live_engine
 from wfkit._history._history import History
 from wfkit._history._summary import RunSummary
+from wfkit._schedules._describe import ScheduleDescription, describe_state, state_from_history
 from wfkit._store._live import LiveReplica, check_select
 from wfkit._store._schema import ANALYTIC_VIEWS
 from wfkit._store._store import _open_error, schema_version
@@ -115,6 +116,16 @@ class Histories:
         relation = self.sql(query, [int(limit)])
         names, now = relation.columns, time.time()
         return [RunSummary.from_row(dict(zip(names, row, strict=True)), now) for row in relation.fetchall()]
+
+    def schedules(self) -> list[ScheduleDescription]:
+        """The open schedules, by id, each worked out by replaying its scheduler's history (no engine needed)."""
+        rows = self.sql("SELECT run_id FROM workflows WHERE workflow_type = 'wfkit.schedule' AND status = 'Running' ORDER BY workflow_id").fetchall()
+        open_ids = {w for (w,) in self.sql("SELECT workflow_id FROM workflows WHERE status = 'Running'").fetchall()}
+        descriptions = []
+        for (run_id,) in rows:
+            state = state_from_history(_queries.load_history(self, run_id).events, run_id)
+            descriptions.append(describe_state(state, time.time(), open_ids.__contains__))
+        return descriptions
 
     def export(
         self,

@@ -24,6 +24,7 @@ from wfkit._engine._clock import Clock
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._ledger import RunLedger
 from wfkit._history._payload import PayloadConverter
+from wfkit._schedules._describe import ScheduleDescription, describe_state
 from wfkit._schedules._spec import ScheduleSpec, iso, parse_instant, seconds
 from wfkit._schedules._workflows import PROGRESS_QUERY, SIGNAL, STATE_QUERY, backfill_workflow, fire, run_firing, schedule_workflow
 from wfkit.errors import ArgumentError, WfkitError, WorkflowNotFoundError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from wfkit._engine._operations import RunOperations
     from wfkit._engine._writer import Writer
 
-__all__ = ["BUILTINS", "BackfillReport", "Overlap", "ScheduleDescription", "ScheduleHandle", "Schedules"]
+__all__ = ["BUILTINS", "BackfillReport", "Overlap", "ScheduleHandle", "Schedules"]
 
 Overlap = Literal["skip", "buffer_one", "allow_all", "cancel_other", "terminate_other"]
 OVERLAPS = ("skip", "buffer_one", "allow_all", "cancel_other", "terminate_other")
@@ -44,43 +45,6 @@ DEFAULT_CATCHUP = datetime.timedelta(days=1)
 
 UTC = datetime.timezone.utc
 StartFn = Callable[..., Awaitable[WorkflowHandle]]
-
-
-def _utc(instant: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(instant, UTC)
-
-
-@dataclass(frozen=True)
-class ScheduleDescription:
-    """What `ScheduleHandle.describe()` reports."""
-
-    id: str
-    workflow: str
-    spec: str
-    """'cron 0 2 * * * (Europe/Berlin)' or 'every 15m'."""
-    overlap: str
-    paused: bool
-    note: str
-    next_fire_times: list[datetime.datetime]
-    """The next 5 fire times (UTC; empty while paused or once the schedule has ended)."""
-    recent: list[dict[str, Any]]
-    """The latest firings, oldest first: scheduled_time, action ('started' or 'skipped'), workflow_id, run_id or reason."""
-    running: list[str]
-    """Workflow ids of runs it started that may still be running."""
-    firings: int
-    """Firings so far (started and skipped)."""
-
-    @property
-    def last(self) -> dict[str, Any] | None:
-        """The latest firing, if any."""
-        return self.recent[-1] if self.recent else None
-
-    def __str__(self) -> str:
-        head = f"schedule {self.id}: {self.workflow} {self.spec}, overlap={self.overlap}" + (" (paused)" if self.paused else "")
-        upcoming = ", ".join(t.strftime("%Y-%m-%d %H:%M:%SZ") for t in self.next_fire_times) or "none"
-        last = self.last
-        done = "never fired" if last is None else f"last firing {last['scheduled_time']}: {last['action']} {last.get('workflow_id') or ''}".rstrip()
-        return f"{head}\n  next: {upcoming}\n  {done} ({self.firings} firings)"
 
 
 @dataclass
@@ -253,6 +217,7 @@ class Schedules:
             request = {
                 "schedule_id": schedule_id,
                 "workflow": state["workflow"],
+                "task_queue": state.get("task_queue"),
                 "args": state["args"],
                 "times": times,
                 "max_concurrent": 1 if overlap != "allow_all" else max_concurrent,
@@ -299,20 +264,7 @@ class Schedules:
 
     def description(self, state: dict[str, Any]) -> ScheduleDescription:
         """A `ScheduleDescription` of a scheduler's state."""
-        spec = ScheduleSpec.from_dict(state["spec"])
-        upcoming = [] if state["paused"] else spec.upcoming(max(state["cursor"], self._clock.now()), 5)
-        return ScheduleDescription(
-            id=state["id"],
-            workflow=state["workflow"],
-            spec=spec.describe(),
-            overlap=state["overlap"],
-            paused=state["paused"],
-            note=state["note"],
-            next_fire_times=[_utc(t) for t in upcoming],
-            recent=list(state["recent"]),
-            running=[w for w in state["running"] if w in self._ledger.by_workflow_id],
-            firings=state["firings"],
-        )
+        return describe_state(state, self._clock.now(), lambda workflow_id: workflow_id in self._ledger.by_workflow_id)
 
     #### The activities ####
 
@@ -396,7 +348,14 @@ class Schedules:
         if given:
             raise ArgumentError(f"unknown schedule setting(s): {', '.join(sorted(given))}")
         bound = workflow.bind(tuple(args), {})
-        return {"workflow": workflow.name, "args": list(bound), "spec": spec.to_dict(), "overlap": overlap, "catchup_window": catchup}
+        return {
+            "workflow": workflow.name,
+            "task_queue": workflow.task_queue,
+            "args": list(bound),
+            "spec": spec.to_dict(),
+            "overlap": overlap,
+            "catchup_window": catchup,
+        }
 
     def _started(self, workflow_id: str) -> str | None:
         live = self._ledger.by_workflow_id.get(workflow_id)
@@ -406,16 +365,14 @@ class Schedules:
         return str(previous["run_id"]) if previous is not None else None
 
     async def _start_firing(self, request: dict[str, Any]) -> str:
-        definition = self._definition(request["workflow"])
-        run = self._lifecycle.start_requested(
-            definition,
-            definition.bind(tuple(request["args"]), {}),
-            self._converter,
-            request["workflow_id"],
-            None,
-            "allow_duplicate",
-            scheduled=(request["schedule_id"], iso(request["scheduled_time"])),
-        )
+        scheduled = (request["schedule_id"], iso(request["scheduled_time"]))
+        definition = self._registry.workflow(request["workflow"]) or default_registry.workflow(request["workflow"])
+        if definition is not None:
+            args = definition.bind(tuple(request["args"]), {})
+            run = self._lifecycle.start_requested(definition, args, self._converter, request["workflow_id"], None, "allow_duplicate", scheduled=scheduled)
+        else:  # this process lacks the code (a CLI trigger): the run is recorded and waits for it, like any run
+            payloads = [self._converter.to_payload(a) for a in request["args"]]
+            run = self._lifecycle.start(request["workflow"], request["workflow_id"], payloads, request.get("task_queue") or "default", scheduled=scheduled)
         await self._writer.flush()
         return run.run_id
 

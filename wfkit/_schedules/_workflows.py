@@ -106,6 +106,7 @@ class _Scheduler:
         request = {
             "schedule_id": state["id"],
             "workflow": state["workflow"],
+            "task_queue": state.get("task_queue"),
             "args": state["args"],
             "scheduled_time": when,
             "workflow_id": f"{state['id']}-{iso(when)}" + (f"-manual-{state['firings']}" if manual else ""),
@@ -142,9 +143,9 @@ class _Scheduler:
             # Firings that fell due while paused are not made up for, as in Temporal.
             state["paused"], state["note"], state["cursor"] = False, message.get("note") or "", max(state["cursor"], current)
         elif op == "trigger":
-            await self._fire(current, manual=True)
+            await self._fire(float(int(current)), manual=True)  # whole seconds: a readable workflow id
         elif op == "update":
-            for key in ("spec", "workflow", "args", "overlap", "catchup_window"):
+            for key in ("spec", "workflow", "task_queue", "args", "overlap", "catchup_window"):
                 if key in message:
                     state[key] = message[key]
             self.spec = ScheduleSpec.from_dict(state["spec"])
@@ -166,6 +167,7 @@ async def backfill_workflow(request: dict[str, Any]) -> dict[str, Any]:
         firing = {
             "schedule_id": request["schedule_id"],
             "workflow": request["workflow"],
+            "task_queue": request.get("task_queue"),
             "args": request["args"],
             "scheduled_time": when,
             "workflow_id": f"{request['prefix']}-{iso(when)}",
