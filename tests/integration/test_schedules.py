@@ -375,3 +375,33 @@ def test_the_cli_creates_lists_controls_and_backfills_schedules(tmp_path: Path, 
         results = histories.sql("SELECT workflow_id, status FROM workflows WHERE workflow_type = 'cli_nightly' ORDER BY workflow_id").fetchall()
     assert [w for w, _ in results][1:] == [f"etl-backfill-2026-11-0{d}T01:00:00Z" for d in (1, 2, 3)]
     assert {s for _, s in results} == {"Completed"}
+
+
+async def test_the_report_and_the_monitor_show_a_schedules_firings(db_path: Path, tmp_path: Path) -> None:
+    from wfkit.ui._monitor import Monitor
+
+    engine, clock, handle = await _overlap_case(db_path, "skip")
+    async with engine:
+        await _tick(engine, clock, 1)
+        await _tick(engine, clock, 2)  # skipped: the first still runs
+        monitor = Monitor(engine, refresh=60)
+        try:
+            await monitor.schedules.refresh()
+            (row,) = monitor.schedules.rows.children
+            text = row.children[0].children[0].value
+            assert "<b>ov</b>" in text
+            assert "skipped: ov-2026-12-01T00:01:00Z still running (overlap=skip)" in text
+            toggle, trigger = row.children[0].children[1:]
+            assert toggle.description == "pause"
+            trigger.click()
+            await _until(lambda: len(_firings(engine, "ov")) == 3, "the monitor's trigger")
+            toggle.click()
+            await _until(lambda: monitor.schedules.descriptions and monitor.schedules.descriptions[0].paused, "the monitor's pause")
+        finally:
+            monitor.close()
+        report = engine.histories.report("schedule/ov", tmp_path / "schedule.html").read_text()
+    assert "<h2>Firings <small>(3)</small></h2>" in report
+    assert "ov-2026-12-01T00:01:00Z still running (overlap=skip)" in report
+    assert "id='fig-firings'" in report
+    figure = wfkit.plot.firings(handle.history())
+    assert sorted(trace.name for trace in figure.data) == ["skipped (2)", "started (1)"]

@@ -12,12 +12,13 @@ import datetime
 import html
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from wfkit._analytics._queries import Source, run_activities, run_summary
 from wfkit._history._history import History
+from wfkit._schedules._describe import firings_from_history
 from wfkit._version import __version__
 
 __all__ = ["render_report", "write_report"]
@@ -47,6 +48,7 @@ def render_report(history: History, summary: dict[str, Any], activities: Sequenc
         f"<h1>{_e(title)} <span class='status {_e(str(summary.get('status', '')).lower())}'>{_e(summary.get('status'))}</span></h1>",
         "<h2>Summary</h2>",
         _summary_table(summary),
+        *_firings_section(history, figures, notes),
         "<h2>Timeline</h2>",
         _figure_block("timeline", figures, notes),
         "<h2>Activity graph</h2>",
@@ -78,10 +80,29 @@ def _figures(history: History) -> tuple[dict[str, str], dict[str, str]]:
         note = f"figures are unavailable: {exc}"
         return {}, {"timeline": note, "graph": note}
     figures: dict[str, str] = {}
-    for name, draw in (("timeline", plot.timeline), ("graph", plot.graph)):
+    drawings: list[tuple[str, Callable[[History], Any]]] = [("timeline", plot.timeline), ("graph", plot.graph)]
+    if _is_schedule(history):
+        drawings.append(("firings", plot.firings))
+    for name, draw in drawings:
         figure = draw(history)
         figures[name] = figure.to_json() if hasattr(figure, "to_json") else json.dumps(figure)
     return figures, {}
+
+
+def _is_schedule(history: History) -> bool:
+    return bool(history.events) and history.events[0].attributes.get("workflow_type") == "wfkit.schedule"
+
+
+def _firings_section(history: History, figures: dict[str, str], notes: dict[str, str]) -> list[str]:
+    """For a schedule's scheduler run: its firings on a timeline and in a table."""
+    if not _is_schedule(history):
+        return []
+    rows = firings_from_history(history.events)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{_e(r.get(key) or '')}</td>" for key in ("scheduled_time", "action", "workflow_id", "reason")) + "</tr>" for r in rows
+    )
+    table = f"<table><tr><th>scheduled time</th><th>action</th><th>workflow id</th><th>reason</th></tr>{cells}</table>"
+    return [f"<h2>Firings <small>({len(rows)})</small></h2>", _figure_block("firings", figures, notes), table]
 
 
 def _figure_block(name: str, figures: dict[str, str], notes: dict[str, str]) -> str:

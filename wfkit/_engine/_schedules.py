@@ -12,6 +12,7 @@ already started by that id, so no firing ever starts twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from wfkit._engine._operations import RunOperations
     from wfkit._engine._writer import Writer
 
-__all__ = ["BUILTINS", "BackfillReport", "Overlap", "ScheduleHandle", "Schedules"]
+__all__ = ["BUILTINS", "BackfillProgress", "BackfillReport", "Overlap", "ScheduleHandle", "Schedules"]
 
 Overlap = Literal["skip", "buffer_one", "allow_all", "cancel_other", "terminate_other"]
 OVERLAPS = ("skip", "buffer_one", "allow_all", "cancel_other", "terminate_other")
@@ -45,6 +46,16 @@ DEFAULT_CATCHUP = datetime.timedelta(days=1)
 
 UTC = datetime.timezone.utc
 StartFn = Callable[..., Awaitable[WorkflowHandle]]
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    """A running backfill: `ScheduleHandle.backfills()`."""
+
+    workflow_id: str
+    done: int
+    """Firings whose runs have closed."""
+    total: int
 
 
 @dataclass
@@ -105,6 +116,10 @@ class ScheduleHandle:
     async def describe(self) -> ScheduleDescription:
         """Its settings, the next 5 fire times and the latest firings."""
         return self._schedules.description(await self._schedules.state(self.id))
+
+    async def backfills(self) -> list[BackfillProgress]:
+        """Its backfills that are running, with their progress."""
+        return await self._schedules.backfills(self.id)
 
     def history(self) -> Any:
         """The scheduler's history (its latest run's)."""
@@ -388,10 +403,21 @@ class Schedules:
 
     async def _finished_firings(self, run_id: str) -> int:
         try:
-            done: int = await self._operations.query(run_id, PROGRESS_QUERY, ())
+            progress: dict[str, int] = await self._operations.query(run_id, PROGRESS_QUERY, ())
         except WfkitError:  # it closed meanwhile
             return 0
-        return done
+        return progress["done"]
+
+    async def backfills(self, schedule_id: str) -> list[BackfillProgress]:
+        """The schedule's backfills that are running, with their progress."""
+        prefix = f"{PREFIX}{schedule_id}/backfill/"
+        found = []
+        for workflow_id, run in sorted(self._ledger.by_workflow_id.items()):
+            if workflow_id.startswith(prefix) and run.workflow_type == backfill_workflow.name:
+                with contextlib.suppress(WfkitError):  # not yet activated, or closing
+                    progress = await self._operations.query(run.run_id, PROGRESS_QUERY, ())
+                    found.append(BackfillProgress(workflow_id, progress["done"], progress["total"]))
+        return found
 
     def _finish(self, report: BackfillReport, handle: WorkflowHandle, elapsed: float) -> BackfillReport:
         history = self._operations.history(handle.run_id)

@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wfkit._history._events import Event
+from wfkit._history._events import Event, EventType
 from wfkit._history._payload import JsonConverter
 from wfkit._runtime._driver import instance_for_history, replay_into
 from wfkit._schedules._spec import ScheduleSpec
-from wfkit._schedules._workflows import STATE_QUERY, schedule_workflow
+from wfkit._schedules._workflows import STATE_QUERY, fire, schedule_workflow
 
-__all__ = ["ScheduleDescription", "describe_state", "state_from_history"]
+__all__ = ["ScheduleDescription", "describe_state", "firings_from_history", "state_from_history"]
 
 UTC = datetime.timezone.utc
 
@@ -92,3 +92,21 @@ def state_from_history(events: Sequence[Event], run_id: str) -> dict[str, Any]:
     replay_into(instance, events, run_id)
     state: dict[str, Any] = instance.query(STATE_QUERY, ())
     return state
+
+
+def firings_from_history(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Every firing a scheduler's history records, in order: the results of its `wfkit.schedule.fire` activities.
+
+    Each is a dict with scheduled_time (ISO), action ('started', 'buffered' or 'skipped'), workflow_id,
+    and run_id or reason.
+    """
+    fire_ids = {e.event_id for e in events if e.event_type is EventType.ActivityTaskScheduled and e.attributes.get("activity_type") == fire.name}
+    converter = JsonConverter()
+    firings = []
+    for event in events:
+        result = event.attributes.get("result")
+        if event.event_type is EventType.ActivityTaskCompleted and event.attributes.get("scheduled_event_id") in fire_ids and isinstance(result, dict):
+            outcome = converter.from_payload(result, Any)
+            if isinstance(outcome, dict):
+                firings.append(outcome)
+    return firings

@@ -161,7 +161,7 @@ async def backfill_workflow(request: dict[str, Any]) -> dict[str, Any]:
     """Run the firings `request["times"]` of a schedule, `max_concurrent` at a time; see the module docstring."""
     limit = max(1, int(request["max_concurrent"]))
     outcomes: list[dict[str, Any]] = []
-    set_query_handler(PROGRESS_QUERY, lambda: len(outcomes))
+    set_query_handler(PROGRESS_QUERY, lambda: {"done": len(outcomes), "total": len(request["times"])})
 
     async def one(when: float) -> None:
         firing = {

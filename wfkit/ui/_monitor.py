@@ -16,6 +16,7 @@ from wfkit._engine._handle import WorkflowHandle
 from wfkit._history._summary import RunSummary
 from wfkit._html import status_card_html
 from wfkit.plot import timeline
+from wfkit.ui._schedules_panel import SchedulesPanel
 from wfkit.ui._source import RunSource
 
 __all__ = ["Monitor", "StatusCard"]
@@ -50,11 +51,12 @@ class Monitor(w.VBox):  # type: ignore[misc]
         self.message = w.HTML()
         self.refresh_button = w.Button(description="refresh", icon="refresh", layout=w.Layout(width="100px"))
         self.refresh_button.on_click(lambda _: self.refresh())
+        self.schedules = SchedulesPanel(engine)
         self.table.observe(self._on_select, names="value")
         # A monospace list keeps the columns of the run rows aligned.
         style = "<style>.wfkit-runs select{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}</style>"
         header = w.HTML(f"{style}<b>wfkit runs</b> <span style='color:#78909c'>(newest first; select one for details)</span>")
-        super().__init__([w.HBox([header, self.refresh_button]), self.table, self.progress, self.message, self.detail])
+        super().__init__([w.HBox([header, self.refresh_button]), self.schedules, self.table, self.progress, self.message, self.detail])
         self.refresh()
         try:
             self._task = asyncio.get_running_loop().create_task(self._poll())
@@ -62,9 +64,13 @@ class Monitor(w.VBox):  # type: ignore[misc]
             self._task = None  # no running loop (plain script): refresh by hand
 
     async def _poll(self) -> None:
+        ticks = 0
         while not self.engine.closed:
+            if ticks % max(1, round(2 / self.interval)) == 0:  # schedules change slowly: every ~2 s
+                await self.schedules.refresh()
             await asyncio.sleep(self.interval)
             self.refresh()
+            ticks += 1
 
     def close(self) -> None:
         """Stop refreshing and close the widget."""
