@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -257,7 +258,7 @@ def demo(db: str, count: int) -> None:
 
     console = _console()
 
-    async def run_all() -> tuple[list[float], float, list[tuple[Any, ...]]]:
+    async def run_all() -> tuple[list[float], float, list[tuple[Any, ...]], list[datetime.datetime]]:
         async with wfkit.Engine.open(db) as engine:
             started = time.perf_counter()
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -269,17 +270,21 @@ def demo(db: str, count: int) -> None:
                     results.append(await handle)
                     progress.advance(task)
             elapsed = time.perf_counter() - started
+            nightly = await engine.schedule(_demo.nightly, _demo.SOURCES, id="demo-nightly", cron="0 2 * * *", timezone="Europe/Berlin")
+            upcoming = (await nightly.describe()).next_fire_times
             rows = engine.sql(
                 "SELECT workflow_type, status, count(*) AS runs, sum(history_length) AS events FROM workflows"
-                " WHERE start_time >= now() - INTERVAL 1 DAY GROUP BY ALL ORDER BY ALL"
+                " WHERE start_time >= now() - INTERVAL 1 DAY AND workflow_type <> 'wfkit.schedule' GROUP BY ALL ORDER BY ALL"
             ).fetchall()
-            return results, elapsed, rows
+            return results, elapsed, rows, upcoming
 
-    results, elapsed, rows = _run(run_all())
+    results, elapsed, rows, upcoming = _run(run_all())
     title = f"wfkit demo: {count} nightly pipelines in {elapsed:.2f}s, recorded in {Path(db).resolve()}"
     console.print(_table(["workflow type", "status", "runs", "events"], rows, title=title))
     console.print(f"grand totals: {sorted(set(results))}")
-    console.print(f"[dim]next: wfkit ls --db {db} · wfkit stats --db {db} · wfkit show <run id> --db {db}[/dim]")
+    berlin = [t.astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %d %b %H:%M") for t in upcoming]
+    console.print(f"schedule demo-nightly (0 2 * * *, Europe/Berlin) fires next: {', '.join(berlin)} (while an engine has the file open)")
+    console.print(f"[dim]next: wfkit ls --db {db} · wfkit stats --db {db} · wfkit schedule ls --db {db} · wfkit show <run id> --db {db}[/dim]")
 
 
 def _workflow_target(target: str) -> wfkit.WorkflowDefinition[Any, Any]:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from tests.support.analytics_data import SCRIPT, make_db
 from wfkit.cli import main
 
-COMMANDS = ["demo", "run", "ls", "show", "sql", "stats", "replay", "report", "export", "import"]
+COMMANDS = ["demo", "run", "ls", "show", "sql", "stats", "replay", "report", "export", "import", "purge", "schedule", "backfill"]
 
 
 def wfkit_cli(*args: str | Path) -> Result:
@@ -61,6 +61,10 @@ def test_demo_then_every_read_command_through_the_entry_point(tmp_path: Path) ->
     assert "nightly" in demo.stdout
     assert "pipeline" in demo.stdout
     assert "Completed" in demo.stdout
+    assert "schedule demo-nightly (0 2 * * *, Europe/Berlin) fires next: " in demo.stdout
+    schedules = entry_point("schedule", "ls", "--db", db)
+    assert "demo-nightly" in schedules.stdout
+    assert "never fired" in schedules.stdout
 
     listing = entry_point("ls", "--db", db, "--type", "nightly")
     assert listing.returncode == 0

@@ -259,9 +259,21 @@ class Schedules:
 
     #### Talking to a scheduler ####
 
-    async def signal(self, schedule_id: str, message: dict[str, Any]) -> None:
-        """Send a control message to the schedule's scheduler run."""
+    async def signal(self, schedule_id: str, message: dict[str, Any], *, wait: float = 5.0) -> None:
+        """Send a control message to the schedule's scheduler run and wait (up to `wait` s) until it has applied it.
+
+        A scheduler busy with a firing (cancel_other waiting for the other run to close) applies it later.
+        """
+        applied = (await self.state(schedule_id)).get("applied", 0)
         await self._operations.signal(self._scheduler(schedule_id).run_id, SIGNAL, message)
+        if message["op"] == "delete":
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(WfkitError):  # between runs of a continue-as-new
+                if (await self.state(schedule_id)).get("applied", 0) > applied:
+                    return
+            await asyncio.sleep(0.005)
 
     async def state(self, schedule_id: str) -> dict[str, Any]:
         """The scheduler's state (settings, cursor, recent firings)."""

@@ -130,7 +130,8 @@ class _Scheduler:
         if outcome["action"] == "started":
             state["running"].append(outcome["workflow_id"])
         if outcome["action"] != "buffered":
-            state["recent"] = (state["recent"] + [outcome])[-RECENT:]
+            shown = {k: v for k, v in outcome.items() if k != "running"}
+            state["recent"] = (state["recent"] + [shown])[-RECENT:]
 
     async def _control(self, message: Any) -> bool:
         """Apply one control signal; True for delete."""
@@ -153,6 +154,7 @@ class _Scheduler:
                 state["paused"] = message["paused"]
         elif op == "delete":
             return True
+        state["applied"] = state.get("applied", 0) + 1  # the handle waits for this to move
         return False
 
 
