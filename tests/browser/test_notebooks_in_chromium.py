@@ -49,3 +49,8 @@ def test_replay_debugger_steps_in_jupyterlab(tmp_path: Path) -> None:
 def test_quickstart_form_starts_a_run_in_jupyterlab(tmp_path: Path) -> None:
     # The notebook itself starts run 1 through the form; the click on Start must start run 2.
     _check("01_quickstart.ipynb", tmp_path, "--click", "Start", "--expect-text", "(run 2 from this form)", "--expect-selector", ".js-plotly-plot")
+
+
+def test_schedules_panel_triggers_a_schedule_in_jupyterlab(tmp_path: Path) -> None:
+    # The monitor lists the notebook's two schedules; the first row's trigger button fires fast-demo once.
+    _check("05_schedules.ipynb", tmp_path, "--click", "trigger", "--expect-text", "fast-demo triggered", "--expect-selector", ".js-plotly-plot")

@@ -24,7 +24,7 @@ def test_notebook_runs_without_errors(path: Path, tmp_path: Path) -> None:
 
 
 def test_the_notebooks_are_stored_without_outputs() -> None:
-    assert len(NOTEBOOKS) == 3
+    assert len(NOTEBOOKS) == 4
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name

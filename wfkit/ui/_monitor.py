@@ -94,7 +94,7 @@ class Monitor(w.VBox):  # type: ignore[misc]
             self.table.observe(self._on_select, names="value")
         bars = []
         for run in self.runs:
-            if run.status != "Running":
+            if run.status != "Running" or run.workflow_type == "wfkit.schedule":  # schedules have their own rows above
                 continue
             done, total = run.activities_done or 0, run.activities_total or 0
             bar = w.IntProgress(value=done, max=max(1, total), description=run.workflow_id[:20], style={"description_width": "160px"})
