@@ -203,15 +203,25 @@ def test_dst_spring_forward_and_fall_back_in_berlin() -> None:
     assert len(hourly.between(_berlin(2026, 3, 29), _berlin(2026, 3, 30))) == 23
 
 
-async def test_dst_through_the_engine_fires_each_berlin_night_once(db_path: Path) -> None:
-    clock = wfkit.FakeClock(start=_berlin(2026, 10, 24, 12))
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        # Fall back: 2026-10-25 has 02:30 twice; it fires once, at the first (00:30 UTC, still CEST).
+        ((2026, 10, 24, 12), ["dst-2026-10-25T00:30:00Z", "dst-2026-10-26T01:30:00Z", "dst-2026-10-27T01:30:00Z"]),
+        # Spring forward: 2026-03-29 has no 02:30; it fires once, at 03:00 CEST (01:00 UTC).
+        ((2026, 3, 28, 12), ["dst-2026-03-29T01:00:00Z", "dst-2026-03-30T00:30:00Z", "dst-2026-03-31T00:30:00Z"]),
+    ],
+    ids=["fall-back", "spring-forward"],
+)
+async def test_dst_through_the_engine_fires_each_berlin_night_once(db_path: Path, start: tuple[int, int, int, int], expected: list[str]) -> None:
+    clock = wfkit.FakeClock(start=_berlin(*start))
     async with wfkit.Engine.open(db_path, clock=clock) as engine:
         await engine.schedule(sc_job, "orders", id="dst", cron="30 2 * * *", timezone="Europe/Berlin")
-        for _ in range(72):  # 72 hours, an hour at a time, across the fall-back night
+        for _ in range(72):  # 72 hours, an hour at a time, across the change
             clock.advance(3600)
             await asyncio.sleep(0.01)
         await _until(lambda: len(_runs(engine, "sc_job", "Completed")) == 3, "three nights")
-        assert [w for w, _ in _runs(engine, "sc_job")] == ["dst-2026-10-25T00:30:00Z", "dst-2026-10-26T01:30:00Z", "dst-2026-10-27T01:30:00Z"]
+        assert [w for w, _ in _runs(engine, "sc_job")] == expected
 
 
 async def test_pause_unpause_trigger_update_and_delete(db_path: Path) -> None:

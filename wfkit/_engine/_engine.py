@@ -419,7 +419,7 @@ class Engine:
         *,
         start: datetime.datetime | datetime.date | str,
         end: datetime.datetime | datetime.date | str,
-        overlap: Literal["allow_all", "buffer_all"] = "allow_all",
+        overlap: Literal["allow_all", "buffer_all", "buffer_one", "skip"] = "allow_all",
         max_concurrent: int = 1,
         wait: bool = True,
         progress: bool | Callable[[int, int], None] = True,
@@ -433,7 +433,8 @@ class Engine:
 
         Args:
             start, end: datetimes (naive ones in the schedule's time zone), dates or ISO strings.
-            overlap: "allow_all" (up to `max_concurrent` at once) or "buffer_all" (one after another).
+            overlap: "allow_all" (up to `max_concurrent` at once) or "buffer_all" (one after another; "skip" and
+                "buffer_one" mean the same here: a backfill never skips a firing).
             wait: wait until it is done (False: return once it is recorded).
             progress: show a progress bar (a widget in a notebook, rich in a terminal), or call this
                 with (firings done, firings) as it goes.

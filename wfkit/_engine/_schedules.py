@@ -216,7 +216,7 @@ class Schedules:
         begin, finish = parse_instant(start, "start", spec.timezone), parse_instant(end, "end", spec.timezone)
         if begin is None or finish is None or finish <= begin:
             raise ArgumentError(f"backfill of {schedule_id}: end ({end}) must be after start ({start})")
-        if overlap not in ("allow_all", "buffer_one", "buffer_all"):
+        if overlap not in ("allow_all", "buffer_all", "buffer_one", "skip"):
             raise ArgumentError(f"backfill overlap= must be 'allow_all' (max_concurrent at a time) or 'buffer_all' (one at a time), got {overlap!r}")
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ArgumentError(f"max_concurrent= must be a positive int, got {max_concurrent!r}")
