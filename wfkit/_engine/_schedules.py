@@ -19,11 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from wfkit._activity import activity_info
 from wfkit._definitions import Registry, WorkflowDefinition, default_registry
 from wfkit._engine import _extensions
 from wfkit._engine._clock import Clock
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._ledger import RunLedger
+from wfkit._history._events import CLOSE_STATUS
 from wfkit._history._payload import PayloadConverter
 from wfkit._schedules._describe import ScheduleDescription, describe_state
 from wfkit._schedules._spec import ScheduleSpec, iso, parse_instant, seconds
@@ -301,7 +303,7 @@ class Schedules:
         outcome: dict[str, Any] = {"scheduled_time": iso(request["scheduled_time"]), "workflow_id": workflow_id}
         if request.get("skip"):
             return outcome | {"action": "skipped", "reason": request["skip"], "workflow_id": None}
-        already = self._started(workflow_id)
+        already = self._started(workflow_id, retried=activity_info().attempt > 1)
         running = [w for w in request["running"] if w in self._ledger.by_workflow_id and w != workflow_id]
         if already is not None:  # this firing's attempt was retried after its run had started
             return outcome | {"action": "started", "run_id": already, "running": running}
@@ -329,10 +331,8 @@ class Schedules:
     async def run_firing(self, request: dict[str, Any]) -> dict[str, Any]:
         """`wfkit.schedule.run`: start (or find) a backfilled firing's run and wait for it to close."""
         workflow_id = request["workflow_id"]
-        run_id = self._started(workflow_id) or await self._start_firing(request)
-        await self._closed([workflow_id])
-        latest = self._writer.store.latest_run(workflow_id)
-        status = latest["status"] if latest is not None else "Unknown"
+        run_id = self._started(workflow_id, retried=activity_info().attempt > 1) or await self._start_firing(request)
+        status = await self._closed([workflow_id]) or self._stored_status(workflow_id)
         return {"scheduled_time": iso(request["scheduled_time"]), "workflow_id": workflow_id, "run_id": run_id, "status": status}
 
     #### Helpers ####
@@ -384,12 +384,19 @@ class Schedules:
             "catchup_window": catchup,
         }
 
-    def _started(self, workflow_id: str) -> str | None:
+    def _started(self, workflow_id: str, *, retried: bool = True) -> str | None:
+        """The run this firing already started: open, or (for a retried attempt, after a crash) in the file."""
         live = self._ledger.by_workflow_id.get(workflow_id)
         if live is not None:
             return live.run_id
+        if not retried:  # a first attempt started nothing yet: spare the query
+            return None
         previous = self._writer.store.latest_run(workflow_id)
         return str(previous["run_id"]) if previous is not None else None
+
+    def _stored_status(self, workflow_id: str) -> str:
+        latest = self._writer.store.latest_run(workflow_id)
+        return str(latest["status"]) if latest is not None else "Unknown"
 
     async def _start_firing(self, request: dict[str, Any]) -> str:
         scheduled = (request["schedule_id"], iso(request["scheduled_time"]))
@@ -403,11 +410,14 @@ class Schedules:
         await self._writer.flush()
         return run.run_id
 
-    async def _closed(self, workflow_ids: list[str]) -> None:
-        """Wait until no run of these workflow ids is open (following continue-as-new)."""
+    async def _closed(self, workflow_ids: list[str]) -> str | None:
+        """Wait until no run of these workflow ids is open (following continue-as-new); the last one's close status."""
+        status = None
         for workflow_id in workflow_ids:
             while (live := self._ledger.by_workflow_id.get(workflow_id)) is not None:
-                await self._ledger.wait_closed(live.run_id)
+                closing = await self._ledger.wait_closed(live.run_id)
+                status = CLOSE_STATUS.get(closing.event_type)
+        return status
 
     def _resume_backfill(self, workflow_id: str) -> WorkflowHandle | None:
         live = self._ledger.by_workflow_id.get(workflow_id)
