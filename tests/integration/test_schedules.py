@@ -415,3 +415,28 @@ async def test_the_report_and_the_monitor_show_a_schedules_firings(db_path: Path
     assert "id='fig-firings'" in report
     figure = wfkit.plot.firings(handle.history())
     assert sorted(trace.name for trace in figure.data) == ["skipped (2)", "started (1)"]
+
+
+async def test_a_long_running_schedule_continues_as_new_and_keeps_its_state(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wfkit._schedules import _workflows
+
+    monkeypatch.setattr(_workflows, "CONTINUE_AFTER", 3)
+    clock = wfkit.FakeClock(start=DEC_1)
+    async with wfkit.Engine.open(db_path, clock=clock) as engine:
+        handle = await engine.schedule(sc_job, "orders", id="can", every=60)
+        for i in range(7):
+            clock.advance(60)
+            await _until(lambda i=i: len(_runs(engine, "sc_job", "Completed")) == i + 1, f"run {i + 1}")
+        await _until(lambda: len(_runs(engine, "wfkit.schedule")) == 3, "three scheduler runs")
+        statuses = [status for _, status in _runs(engine, "wfkit.schedule")]
+        assert statuses == ["ContinuedAsNew", "ContinuedAsNew", "Running"]
+        described = await handle.describe()
+        assert described.firings == 7
+        assert described.last is not None
+        assert described.last["workflow_id"] == "can-2026-12-01T00:07:00Z"
+        await handle.pause()
+        assert (await handle.describe()).paused
+    with wfkit.open_histories(db_path) as histories:  # replayed from the latest scheduler run's history alone
+        (offline,) = histories.schedules()
+    assert offline.firings == 7
+    assert offline.paused

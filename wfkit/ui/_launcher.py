@@ -73,10 +73,11 @@ class WorkflowForm(w.VBox):  # type: ignore[misc]
 
 
 class Launcher(w.Tab):  # type: ignore[misc]
-    """One tab per registered workflow."""
+    """One tab per registered workflow (wfkit's own, the scheduler and backfill, are started by `engine.schedule`)."""
 
     def __init__(self, engine: Engine, on_started: Any = None) -> None:
-        self.forms = {name: WorkflowForm(engine, d, on_started) for name, d in sorted(engine.registry.workflows().items())}
+        workflows = sorted((name, d) for name, d in engine.registry.workflows().items() if not name.startswith("wfkit."))
+        self.forms = {name: WorkflowForm(engine, d, on_started) for name, d in workflows}
         super().__init__(children=list(self.forms.values()))
         for index, name in enumerate(self.forms):
             self.set_title(index, name)
