@@ -52,6 +52,7 @@ from wfkit._workflow_api import (
     patched,
     random,
     set_query_handler,
+    set_update_handler,
     side_effect,
     sleep,
     uuid4,
@@ -84,6 +85,7 @@ from wfkit.errors import (
     WorkflowAlreadyStartedError,
     WorkflowFailedError,
     WorkflowNotFoundError,
+    WorkflowUpdateFailedError,
 )
 
 __all__ = [
@@ -142,6 +144,7 @@ __all__ = [
     "WorkflowAlreadyStartedError",
     "WorkflowDefinition",
     "WorkflowFailedError",
+    "WorkflowUpdateFailedError",
     "WorkflowHandle",
     "WorkflowInfo",
     "WorkflowNotFoundError",
@@ -163,6 +166,7 @@ __all__ = [
     "purge_histories",
     "run",
     "set_query_handler",
+    "set_update_handler",
     "side_effect",
     "sleep",
     "stop_at",

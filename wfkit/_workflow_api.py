@@ -20,6 +20,7 @@ __all__ = [
     "patched",
     "random",
     "set_query_handler",
+    "set_update_handler",
     "side_effect",
     "sleep",
     "uuid4",
@@ -91,6 +92,38 @@ async def wait_condition(fn: Callable[[], bool], timeout: float | None = None) -
 def set_query_handler(name: str, handler: Callable[..., Any]) -> None:
     """Answer `handle.query(name, *args)` with `handler(*args)`; it must only read workflow state."""
     _Runtime.current("set_query_handler").workflow_set_query_handler(name, handler)
+
+
+def set_update_handler(name: str, handler: Callable[..., Any], *, validator: Callable[..., Any] | None = None) -> None:
+    """Answer `await handle.update(name, *args)` with `handler(*args)` (a plain or `async def` function).
+
+    An update changes the workflow and returns a value to its caller: the handler may await
+    activities, timers and signals like workflow code, and its result (or error) is what
+    `handle.update` returns (or raises). `validator(*args)`, if given, runs first and must only
+    read state; if it raises, the update is rejected: the caller gets `WorkflowUpdateFailedError`
+    and history records nothing, as in Temporal. An accepted update is recorded as
+    `WorkflowExecutionUpdateAccepted`, its outcome as `WorkflowExecutionUpdateCompleted`.
+
+    ```python
+    @wfkit.workflow
+    async def nightly(partitions: int) -> dict[str, int]:
+        rows: dict[str, int] = {}
+
+        async def reload(day: str) -> int:       # a data fix: reload one day, while the run goes on
+            rows[day] = await load_partition(day)  # an activity
+            return rows[day]
+
+        def known_day(day: str) -> None:
+            if day not in rows:
+                raise ValueError(f"{day} was never loaded by this run")
+
+        wfkit.set_update_handler("reload", reload, validator=known_day)
+        ...
+
+    fixed_rows = await handle.update("reload", "2026-11-30")
+    ```
+    """
+    _Runtime.current("set_update_handler").workflow_set_update_handler(name, handler, validator)
 
 
 def patched(patch_id: str) -> bool:

@@ -58,6 +58,7 @@ __all__ = [
     "WfkitError",
     "WorkflowAlreadyStartedError",
     "WorkflowFailedError",
+    "WorkflowUpdateFailedError",
     "WorkflowNotFoundError",
 ]
 
@@ -242,6 +243,17 @@ class ChildWorkflowError(_FailureCarrierError):
 
 class WorkflowFailedError(_FailureCarrierError):
     """Raised by `handle.result()` when the run failed, was cancelled or was terminated."""
+
+
+class WorkflowUpdateFailedError(_FailureCarrierError):
+    """Raised by `handle.update()`: the update was rejected (no handler, or its validator raised) or its handler raised.
+
+    `rejected` tells the two apart: a rejected update left nothing in the history.
+    """
+
+    def __init__(self, message: str, failure: dict[str, Any], *, rejected: bool = False) -> None:
+        super().__init__(message, failure)
+        self.rejected = rejected
 
 
 class StoreError(WfkitError):

@@ -379,3 +379,43 @@ async def test_signal_with_start_on_temporal_matches_the_embedded_engine(client:
         assert [e.event_type.value for e in history][:2] == ["WorkflowExecutionStarted", "WorkflowExecutionSignaled"]
     assert _kinds(on_temporal) == _kinds(embedded)
     assert wfkit.Replayer(workflows=[first_order]).replay(on_temporal).closed
+
+
+# #### Updates, the same code on Temporal and in the embedded engine ####
+
+
+def _business_events(types: list[str]) -> list[str]:
+    """The event types without the workflow tasks (how many a server schedules is its own business)."""
+    return [t for t in types if not t.startswith("WorkflowTask")]
+
+
+async def test_updates_on_temporal_record_what_the_embedded_engine_records(client: Client, db_path: Path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from tests.integration.test_updates import up_load, up_loader
+
+    queue = _queue()
+    workflow_id = f"loader-{queue}"
+    async with wfkit.temporal.worker(client, queue, workflows=[up_loader], activities=[up_load]):
+        handle = await wfkit.temporal.start(client, up_loader, 2, id=workflow_id, task_queue=queue)
+        assert await handle.execute_update("add_table", "orders") == 1
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update("add_table", "orders")  # rejected by the validator
+        assert await handle.execute_update("add_table", "customers") == 2
+        assert await handle.result() == ["orders", "customers"]
+
+    await _wait_listed(client, f"WorkflowId='{workflow_id}'", 1)
+    async with wfkit.Engine.open(db_path) as engine:
+        await wfkit.temporal.pull(client, query=f"WorkflowId='{workflow_id}'", db=engine)
+        on_temporal = engine.history(workflow_id)
+        assert wfkit.Replayer(workflows=[up_loader]).replay(on_temporal).result == ["orders", "customers"]
+        local = await engine.start(up_loader, 2, id="loader-local")
+        assert await local.update("add_table", "orders") == 1
+        with pytest.raises(wfkit.WorkflowUpdateFailedError):
+            await local.update("add_table", "orders")
+        assert await local.update("add_table", "customers") == 2
+        await local.result()
+        embedded = engine.history("loader-local")
+    temporal_types = _business_events([e.event_type.value for e in on_temporal])
+    assert temporal_types == _business_events([e.event_type.value for e in embedded])
+    assert temporal_types.count("WorkflowExecutionUpdateAccepted") == 2  # the rejected one left no trace on either side

@@ -292,12 +292,6 @@ def test_docs_mapping_table_lists_every_event_type() -> None:
     assert missing == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=wfkit.NondeterminismError,
-    reason="wfkit/_history/_state.py (split_activations, RunState.apply, fork_point) treats only WorkflowTaskFailed as a task "
-    "that delivered nothing; WorkflowTaskTimedOut, now kept as its own type, needs the same treatment",
-)
 def test_replay_carries_the_jobs_of_a_timed_out_workflow_task_over() -> None:
     from tests.temporal.test_temporal_histories import FIXTURE_WORKFLOWS
 

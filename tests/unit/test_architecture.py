@@ -101,6 +101,8 @@ def test_public_names_are_pinned() -> None:
             "random",
             "run",
             "set_query_handler",
+            "set_update_handler",
+            "WorkflowUpdateFailedError",
             "side_effect",
             "sleep",
             "stop_at",

@@ -20,14 +20,19 @@ from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._timers import Timers
 from wfkit._engine._writer import Writer
 from wfkit._history._commands import (
+    AcceptUpdate,
     Activation,
     CancelTimer,
     CancelWorkflow,
     Command,
+    CompleteUpdate,
     CompleteWorkflow,
     ContinueAsNew,
+    DoUpdate,
     FailWorkflow,
+    Job,
     RecordMarker,
+    RejectUpdate,
     RequestCancelActivity,
     ScheduleActivity,
     StartChildWorkflow,
@@ -131,12 +136,14 @@ class Activator:
     #### One workflow task ####
 
     def _prepare(self, run: LiveRun) -> _Activation | None:
-        if not run.state.unactivated or run.blocked or run.waiting_for_code:
+        if not (run.state.unactivated or run.updates) or run.blocked or run.waiting_for_code:
             return None
         if run.instance is None and not self.build_instance(run):
             return None
         assert run.instance is not None
-        jobs = [job for job in map(event_to_job, run.state.unactivated) if job is not None]
+        jobs: list[Job] = [job for job in map(event_to_job, run.state.unactivated) if job is not None]
+        jobs += run.updates  # after the recorded jobs, where replay finds them (their acceptance follows the task)
+        run.updates = []
         scheduled = self._writer.record(run, E.WorkflowTaskScheduled, {})
         started = self._writer.record(run, E.WorkflowTaskStarted, {"scheduled_event_id": scheduled.event_id})
         return _Activation(run, run.instance, Activation(started.event_time, jobs), scheduled.event_id, started.event_id)
@@ -148,9 +155,11 @@ class Activator:
         try:
             if task.stuck is not None:
                 self._block_stuck(run, task.stuck)
+                self._reject_updates(run, task, run.blocked or "the workflow task failed")
                 return
             if isinstance(task.error, NondeterministicCallError):
                 self._block(run, task.error, task_started=True)
+                self._reject_updates(run, task, str(task.error))
                 return
             commands = task.commands if task.error is None else [FailWorkflow(failure_from_exception(task.error))]
             if task.error is not None:
@@ -205,6 +214,21 @@ class Activator:
                 self._writer.record(run, event_type, attrs)
             case CompleteWorkflow() | FailWorkflow() | CancelWorkflow() | ContinueAsNew():
                 self._lifecycle.close(run, event_type, attrs)
+            case AcceptUpdate():
+                self._writer.record(run, event_type, attrs)
+            case CompleteUpdate(update_id=update_id, result=result, failure=failure):
+                self._writer.record(run, event_type, attrs)
+                outcome = ("failed", failure) if failure is not None else ("completed", result)
+                self._writer.after_commit(run, lambda: self._ledger.resolve_update(run.run_id, update_id, outcome))
+            case RejectUpdate(update_id=update_id, failure=failure):  # nothing recorded, as in Temporal
+                self._ledger.resolve_update(run.run_id, update_id, ("rejected", failure))
+
+    def _reject_updates(self, run: LiveRun, task: _Activation, reason: str) -> None:
+        """The task that carried these update requests failed: their callers get the error instead of waiting."""
+        for job in task.activation.jobs:
+            if isinstance(job, DoUpdate):
+                failure = {"type": "WorkflowTaskFailed", "message": reason}
+                self._ledger.resolve_update(run.run_id, job.update_id, ("rejected", failure))
 
     def close(self) -> None:
         self.thread.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -323,6 +324,38 @@ class Engine:
         )
         await self._writer.flush()
         return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
+
+    async def update_with_start(
+        self,
+        workflow: WorkflowDefinition[Any, Any] | str,
+        *args: Any,
+        id: str,  # noqa: A002
+        update: str,
+        update_args: Sequence[Any] = (),
+        update_id: str | None = None,
+        task_queue: str | None = None,
+    ) -> tuple[WorkflowHandle, Any]:
+        """Send update `update` to the open run of workflow id `id`, starting that run first if there is none.
+
+        As Temporal's update-with-start: the start and the update request are recorded in one transaction
+        (`WorkflowExecutionUpdateAdmitted`), so the run's first workflow task delivers the update, after a
+        crash too. Returns the run's handle and the update's result.
+
+        Raises:
+            WorkflowUpdateFailedError: the update was rejected or its handler raised (the run stays started).
+        """
+        self._writer.check_writable()
+        existing = self._ledger.by_workflow_id.get(id)
+        if existing is not None:
+            handle = WorkflowHandle(self._operations, existing.workflow_id, existing.run_id)
+            return handle, await handle.update(update, *update_args, id=update_id)
+        definition = self._definition(workflow)
+        payloads = self._operations.encode_update_args(update, tuple(update_args))
+        run = self._lifecycle.start_requested(definition, definition.bind(args, {}), self.converter, id, task_queue, "allow_duplicate")
+        update_id = update_id or uuid.uuid4().hex
+        outcome = self._operations.deliver_update(run, update_id, update, payloads, admit=True)
+        await self._writer.flush()
+        return WorkflowHandle(self._operations, run.workflow_id, run.run_id), self._operations.decode_update(update, update_id, await outcome)
 
     async def fork(self, run_id: str, *, at_event: int | None = None, id: str | None = None) -> WorkflowHandle:  # noqa: A002
         """Start a new run that reuses `run_id`'s history up to `at_event` and continues live with the current code.

@@ -30,6 +30,8 @@ class RunControl(Protocol):
 
     async def query(self, run_id: str, name: str, args: tuple[Any, ...]) -> Any: ...
 
+    async def update(self, run_id: str, name: str, args: tuple[Any, ...], update_id: str | None) -> Any: ...
+
     async def cancel(self, run_id: str, reason: str) -> None: ...
 
     async def terminate(self, run_id: str, reason: str) -> None: ...
@@ -76,6 +78,21 @@ class WorkflowHandle:
     async def signal(self, name: str, payload: Any = None) -> None:
         """Send a signal; returns once it is recorded. The workflow receives it with `wfkit.wait_signal(name)`."""
         await self._control.signal(self.run_id, name, payload)
+
+    async def update(self, name: str, *args: Any, id: str | None = None) -> Any:  # noqa: A002 - as Temporal's update id
+        """Run the workflow's update handler `name` with `args` and return its result.
+
+        The request reaches the workflow in its next workflow task. If it has no handler of that name
+        or the handler's validator raises, the update is rejected and nothing is recorded; else its
+        acceptance and its outcome are events (`WorkflowExecutionUpdateAccepted` / `...Completed`).
+        With `id=`, an update already accepted under that id is not run again: its outcome is returned
+        (re-running a notebook cell is safe).
+
+        Raises:
+            WorkflowUpdateFailedError: rejected (`.rejected` is True) or the handler raised.
+            WorkflowNotFoundError: the run is not running.
+        """
+        return await self._control.update(self.run_id, name, args, id)
 
     async def query(self, name: str, *args: Any) -> Any:
         """Ask the workflow's query handler `name`; answered from its state, nothing is recorded."""

@@ -10,15 +10,21 @@ import asyncio
 import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from wfkit._history._commands import DoUpdate
 from wfkit._history._events import Event
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import RunState
 from wfkit._runtime._context import WorkflowCode
 from wfkit._runtime._driver import instance_for_history
 from wfkit._runtime._instance import WorkflowInstance
+from wfkit.errors import WorkflowUpdateFailedError
 
-__all__ = ["EngineHealth", "LiveRun", "RunLedger"]
+__all__ = ["EngineHealth", "LiveRun", "RunLedger", "UpdateOutcome"]
+
+UpdateOutcome = tuple[str, Any]
+"""How an update ended: ("completed", result payload), ("failed", failure) or ("rejected", failure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +54,7 @@ class LiveRun:
 
     __slots__ = (
         "blocked", "concurrency_keys", "dirty", "events", "instance", "parent_child_id", "parent_run_id", "parent_workflow_id",
-        "queued", "run_id", "seed", "state", "task_queue", "waiting_for_code", "workflow_id", "workflow_type",
+        "queued", "run_id", "seed", "state", "task_queue", "updates", "waiting_for_code", "workflow_id", "workflow_type",
     )  # fmt: skip
 
     def __init__(self, run_id: str, workflow_id: str, workflow_type: str, task_queue: str, seed: int) -> None:
@@ -72,6 +78,8 @@ class LiveRun:
         """The concurrency limits it counts against (recorded in its start event)."""
         self.queued = False
         """It waits for a concurrency slot: no workflow task until one frees (see _concurrency.py)."""
+        self.updates: list[DoUpdate] = []
+        """Update requests its next workflow task delivers (they are not events until accepted)."""
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.workflow_id}/{self.run_id} events={len(self.events)}>"
@@ -100,6 +108,7 @@ class RunLedger:
         self.closing: dict[str, LiveRun] = {}
         """Runs whose closing event is recorded but not yet committed."""
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = collections.defaultdict(list)
+        self._update_waiters: dict[str, dict[str, asyncio.Future[UpdateOutcome]]] = collections.defaultdict(dict)
         self._dirty: list[LiveRun] = []
         self.shutting_down = False
 
@@ -150,6 +159,23 @@ class RunLedger:
         for waiter in self._close_waiters.pop(run.run_id, []):
             if not waiter.done():
                 waiter.set_result(closing)
+        for update_id, update in self._update_waiters.pop(run.run_id, {}).items():
+            if not update.done():
+                message = f"update {update_id}: the run closed ({closing.event_type.value}) before the update completed"
+                update.set_exception(WorkflowUpdateFailedError(message, {"type": "RunClosed", "message": message}))
+
+    def wait_update(self, run_id: str, update_id: str) -> asyncio.Future[UpdateOutcome]:
+        """The future of an update's outcome: ("completed", result payload) or ("failed" | "rejected", failure)."""
+        waiters = self._update_waiters[run_id]
+        if update_id not in waiters:
+            waiters[update_id] = asyncio.get_running_loop().create_future()
+        return waiters[update_id]
+
+    def resolve_update(self, run_id: str, update_id: str, outcome: UpdateOutcome) -> None:
+        """Tell whoever waits for an update how it ended."""
+        waiter = self._update_waiters.get(run_id, {}).pop(update_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
 
     def wait_closed(self, run_id: str) -> asyncio.Future[Event]:
         waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
@@ -162,6 +188,11 @@ class RunLedger:
                 if not waiter.done():
                     waiter.set_exception(error)
         self._close_waiters.clear()
+        for updates in self._update_waiters.values():
+            for update in updates.values():
+                if not update.done():
+                    update.set_exception(error)
+        self._update_waiters.clear()
 
     @property
     def waiter_count(self) -> int:

@@ -1,8 +1,10 @@
-"""What handles do to runs: signal, cancel, terminate, query, wait for the close, describe (the `RunControl` back-end)."""
+"""What handles do to runs: signal, update, cancel, terminate, query, wait for the close, describe (the `RunControl` back-end)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from wfkit._definitions import Registry
@@ -12,12 +14,13 @@ from wfkit._engine._concurrency import ConcurrencyLimits
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._writer import Writer
+from wfkit._history._commands import DoUpdate
 from wfkit._history._events import CLOSING_EVENTS, Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._runtime._driver import replay_into
-from wfkit.errors import PayloadError, WorkflowNotFoundError
+from wfkit.errors import PayloadError, WorkflowNotFoundError, WorkflowUpdateFailedError
 
 __all__ = ["RunOperations"]
 
@@ -58,6 +61,81 @@ class RunOperations:
         self._writer.record(run, E.WorkflowExecutionSignaled, {"signal_name": name, "input": encoded})
         self._ledger.mark_dirty(run)
         await self._writer.flush()
+
+    async def update(self, run_id: str, name: str, args: tuple[Any, ...], update_id: str | None) -> Any:
+        """Deliver an update in the run's next workflow task and wait for its outcome (see `WorkflowHandle.update`)."""
+        if update_id is not None and run_id not in self._ledger.runs:  # closed: an update it completed can still be answered
+            done = self._recorded_update(self._store.load_events(run_id), update_id)
+            if done is not None and done.event_type is E.WorkflowExecutionUpdateCompleted:
+                return await self._update_outcome(run_id, name, update_id, done)
+        run = self._open_run(run_id, "update")
+        if update_id is not None:
+            recorded = self._recorded_update(run.events, update_id)
+            if recorded is not None:  # already accepted (a re-run cell, a retry): its outcome, not a second update
+                return await self._update_outcome(run_id, name, update_id, recorded)
+        update_id = update_id or uuid.uuid4().hex
+        payloads = self.encode_update_args(name, args)
+        while run_id in self._activator.thread.busy:
+            await asyncio.sleep(0.001)  # its workflow code is running on the activation thread
+        if run.instance is not None and not run.updates:  # validate now: a rejection then leaves no trace at all
+            failure = run.instance.check_update(name, payloads)
+            if failure is not None:
+                return self.decode_update(name, update_id, ("rejected", failure))
+        return self.decode_update(name, update_id, await self.deliver_update(run, update_id, name, payloads))
+
+    def deliver_update(self, run: LiveRun, update_id: str, name: str, payloads: list[Any], *, admit: bool = False) -> asyncio.Future[Any]:
+        """Queue an update for the run's next workflow task; the future of its outcome.
+
+        `admit`: record it as `WorkflowExecutionUpdateAdmitted` now (update-with-start: durable with the start,
+        so a crash before the first workflow task delivers it after the restart).
+        """
+        if admit:
+            self._writer.record(run, E.WorkflowExecutionUpdateAdmitted, {"update_id": update_id, "update_name": name, "input": payloads})
+        waiter = self._ledger.wait_update(run.run_id, update_id)
+        run.updates.append(DoUpdate(update_id, name, payloads))
+        self._ledger.mark_dirty(run)
+        return waiter
+
+    def encode_update_args(self, name: str, args: tuple[Any, ...]) -> list[Any]:
+        """The payloads of an update's arguments; a `PayloadError` names the update and the argument."""
+        payloads = []
+        for index, arg in enumerate(args, start=1):
+            try:
+                payloads.append(self._converter.to_payload(arg))
+            except PayloadError as exc:
+                raise PayloadError(f"update {name!r}: argument {index}: {exc}") from None
+        return payloads
+
+    @staticmethod
+    def _recorded_update(events: Sequence[Event], update_id: str) -> Event | None:
+        """The update's completion event, or its acceptance if it is still running; None if it was never accepted."""
+        accepted = None
+        for event in events:
+            if event.attributes.get("update_id") != update_id:
+                continue
+            if event.event_type is E.WorkflowExecutionUpdateCompleted:
+                return event
+            if event.event_type is E.WorkflowExecutionUpdateAccepted:
+                accepted = event
+        return accepted
+
+    async def _update_outcome(self, run_id: str, name: str, update_id: str, recorded: Event) -> Any:
+        if recorded.event_type is E.WorkflowExecutionUpdateCompleted:
+            failure = recorded.attributes.get("failure")
+            outcome = ("failed", failure) if failure is not None else ("completed", recorded.attributes.get("result"))
+        else:
+            outcome = await self._ledger.wait_update(run_id, update_id)
+        return self.decode_update(name, update_id, outcome)
+
+    def decode_update(self, name: str, update_id: str, outcome: tuple[str, Any]) -> Any:
+        """An update's result, or its `WorkflowUpdateFailedError`."""
+        kind, value = outcome
+        if kind == "completed":
+            return None if value is None else self._converter.from_payload(value, Any)
+        failure = value or {}
+        verb = "was rejected" if kind == "rejected" else "failed"
+        message = f"update {name!r} ({update_id}) {verb}: {failure.get('type', '')}: {failure.get('message', '')}"
+        raise WorkflowUpdateFailedError(message, failure, rejected=kind == "rejected")
 
     async def cancel(self, run_id: str, reason: str) -> None:
         run = self._open_run(run_id, "cancel")

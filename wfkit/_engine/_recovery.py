@@ -17,6 +17,7 @@ from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
 from wfkit._faults import fault
 from wfkit._history._events import Event
+from wfkit._history._state import admitted_updates
 from wfkit._store._store import Store
 from wfkit.errors import StoreCorruptError
 
@@ -65,7 +66,7 @@ class Recovery:
         for timer in run.state.timers.values():
             self._timers.arm(run, timer.seq, timer.fire_at)
         self._activities.resume(run, last_alive=last_alive)
-        if run.state.unactivated:
+        if run.state.unactivated or run.updates:
             self._ledger.mark_dirty(run)
 
     def roll_back(self, affected: dict[str, LiveRun], new_run_ids: set[str]) -> None:
@@ -101,5 +102,6 @@ class Recovery:
         for event in events:
             run.state.apply(event)
         run.events = events
+        run.updates = admitted_updates(events)
         self._ledger.add(run)
         return run

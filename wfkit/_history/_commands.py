@@ -9,16 +9,20 @@ from typing import Any, TypeVar
 from wfkit._history._payload import Payload
 
 __all__ = [
+    "AcceptUpdate",
     "Activation",
     "CancelTimer",
     "CancelWorkflow",
     "Command",
+    "CompleteUpdate",
     "CompleteWorkflow",
     "ContinueAsNew",
+    "DoUpdate",
     "FailWorkflow",
     "FireTimer",
     "Job",
     "RecordMarker",
+    "RejectUpdate",
     "RequestCancelActivity",
     "RequestCancelWorkflow",
     "ResolveActivity",
@@ -83,7 +87,16 @@ class RequestCancelWorkflow:
     reason: str = ""
 
 
-Job = StartWorkflow | SignalWorkflow | ResolveActivity | FireTimer | ResolveChild | RequestCancelWorkflow
+@dataclass(frozen=True, slots=True)
+class DoUpdate:
+    """An update request: validate it, then (if accepted) run its handler."""
+
+    update_id: str
+    name: str
+    args: list[Payload]
+
+
+Job = StartWorkflow | SignalWorkflow | ResolveActivity | FireTimer | ResolveChild | RequestCancelWorkflow | DoUpdate
 
 
 @dataclass(slots=True)
@@ -181,6 +194,32 @@ class ContinueAsNew:
     args: list[Payload]
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptUpdate:
+    """The update passed its validator: its handler runs now (`WorkflowExecutionUpdateAccepted`)."""
+
+    update_id: str
+    name: str
+    args: list[Payload]
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteUpdate:
+    """The update's handler returned (`result`) or raised (`failure`): `WorkflowExecutionUpdateCompleted`."""
+
+    update_id: str
+    result: Payload | None = None
+    failure: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectUpdate:
+    """No handler, or its validator raised: the caller gets `failure` and history records nothing, as in Temporal."""
+
+    update_id: str
+    failure: dict[str, Any]
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -192,6 +231,9 @@ Command = (
     | FailWorkflow
     | CancelWorkflow
     | ContinueAsNew
+    | AcceptUpdate
+    | CompleteUpdate
+    | RejectUpdate
 )
 
 
@@ -236,6 +278,7 @@ _FROZEN: tuple[type[Any], ...] = (
     FireTimer,
     ResolveChild,
     RequestCancelWorkflow,
+    DoUpdate,
     ScheduleActivity,
     RequestCancelActivity,
     StartTimer,
@@ -246,6 +289,9 @@ _FROZEN: tuple[type[Any], ...] = (
     FailWorkflow,
     CancelWorkflow,
     ContinueAsNew,
+    AcceptUpdate,
+    CompleteUpdate,
+    RejectUpdate,
 )
 for _cls in _FROZEN:
     _fill_slots_directly(_cls)

@@ -202,7 +202,7 @@ class Event:
     def describe(self) -> str:
         """A short human-readable description, used in error messages."""
         attrs = self.attributes
-        for key in ("activity_type", "workflow_type", "signal_name", "marker_name"):
+        for key in ("activity_type", "workflow_type", "signal_name", "marker_name", "update_name", "update_id"):
             if key in attrs:
                 return f"{self.event_type.value}({attrs[key]})"
         if "duration" in attrs:

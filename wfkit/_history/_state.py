@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wfkit._history._commands import (
+    AcceptUpdate,
     Activation,
     CancelTimer,
     CancelWorkflow,
     Command,
+    CompleteUpdate,
     CompleteWorkflow,
     ContinueAsNew,
+    DoUpdate,
     FailWorkflow,
     FireTimer,
     Job,
     RecordMarker,
+    RejectUpdate,
     RequestCancelActivity,
     RequestCancelWorkflow,
     ResolveActivity,
@@ -44,6 +48,7 @@ __all__ = [
     "RecordedActivation",
     "RunState",
     "TimerState",
+    "admitted_updates",
     "command_matches",
     "command_to_event",
     "describe_command",
@@ -73,6 +78,8 @@ COMMAND_EVENTS = frozenset(
         E.WorkflowExecutionFailed,
         E.WorkflowExecutionCanceled,
         E.WorkflowExecutionContinuedAsNew,
+        E.WorkflowExecutionUpdateAccepted,
+        E.WorkflowExecutionUpdateCompleted,
     }
 )
 
@@ -103,6 +110,15 @@ def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
             return E.WorkflowExecutionCanceled, {"details": details}
         case ContinueAsNew(args):
             return E.WorkflowExecutionContinuedAsNew, {"input": args}
+        case AcceptUpdate(update_id, name, args):
+            return E.WorkflowExecutionUpdateAccepted, {"update_id": update_id, "update_name": name, "input": args}
+        case CompleteUpdate(update_id, result, failure):
+            return E.WorkflowExecutionUpdateCompleted, {"update_id": update_id, "failure": failure} if failure is not None else {
+                "update_id": update_id,
+                "result": result,
+            }
+        case RejectUpdate(update_id, failure):
+            return E.WorkflowExecutionUpdateRejected, {"update_id": update_id, "failure": failure}  # never recorded: see RejectUpdate
     raise TypeError(f"not a command: {command!r}")
 
 
@@ -112,7 +128,7 @@ def describe_command(command: Command) -> str:
     return Event(0, event_type, 0.0, attrs).describe()
 
 
-_IDENTITY_KEYS = ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id")
+_IDENTITY_KEYS = ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id", "update_id")
 _IDENTITY_KEY_SET = frozenset(_IDENTITY_KEYS)
 
 
@@ -190,6 +206,22 @@ def _child_canceled(attrs: dict[str, Any]) -> Job | None:
     return ResolveChild(attrs["child_id"], "canceled", failure=attrs.get("failure"))
 
 
+def admitted_updates(events: Iterable[Event]) -> list[DoUpdate]:
+    """Updates admitted with a start (update-with-start) that no workflow task has accepted yet: still owed."""
+    admitted: dict[Any, dict[str, Any]] = {}
+    for event in events:
+        if event.event_type is E.WorkflowExecutionUpdateAdmitted:
+            admitted[event.attributes.get("update_id")] = event.attributes
+        elif event.event_type in (E.WorkflowExecutionUpdateAccepted, E.WorkflowExecutionUpdateCompleted):
+            admitted.pop(event.attributes.get("update_id"), None)
+    return [_do_update(attrs, {}) for attrs in admitted.values()]
+
+
+def _do_update(attrs: dict[str, Any], admitted: dict[Any, dict[str, Any]]) -> DoUpdate:
+    request = attrs if attrs.get("update_name") else admitted.get(attrs.get("update_id"), attrs)
+    return DoUpdate(str(attrs.get("update_id") or ""), str(request.get("update_name") or ""), list(request.get("input") or []))
+
+
 _JOB_OF: dict[EventType, Callable[[dict[str, Any]], Job | None]] = {
     E.WorkflowExecutionStarted: _start_workflow,
     E.WorkflowExecutionSignaled: _signal_workflow,
@@ -235,7 +267,10 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
     # Every replay walks the whole history through here, so: one dict lookup per event, each
     # job built once (when its event is seen), and the event types bound to locals.
     task_started, task_completed, task_failed, marker = E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.MarkerRecorded
+    task_timed_out = E.WorkflowTaskTimedOut  # delivered nothing either: its jobs carry over, as a failed task's
     command_events, job_of = COMMAND_EVENTS, _JOB_OF
+    update_accepted, update_admitted = E.WorkflowExecutionUpdateAccepted, E.WorkflowExecutionUpdateAdmitted
+    admitted: dict[Any, dict[str, Any]] = {}
     job_events: list[Event] = []
     jobs: list[Job] = []
     current: RecordedActivation | None = None
@@ -249,7 +284,7 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
             job_events, jobs, completed = [], [], False
         elif et is task_completed:
             completed = True
-        elif et is task_failed:
+        elif et is task_failed or et is task_timed_out:
             if current is not None:
                 job_events = current.job_events + job_events
                 jobs = current.activation.jobs + jobs
@@ -258,6 +293,12 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
             current.commands.append(event)
             if et is marker:
                 current.activation.recorded_markers.append(event.attributes)
+            elif et is update_accepted:
+                # Temporal records an update's acceptance after the task that delivered it: that task's job.
+                current.activation.jobs.append(_do_update(event.attributes, admitted))
+                current.job_events.append(event)
+        elif et is update_admitted:  # update-with-start: the request, whose acceptance may omit it
+            admitted[event.attributes.get("update_id")] = event.attributes
         else:
             build = job_of.get(et)
             if build is not None:
@@ -288,7 +329,9 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
             if start is not None:
                 spans.append((start, last))
             start = last = event.event_id
-        elif start is not None and (et in COMMAND_EVENTS or et in (E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed)):
+        elif start is not None and (
+            et in COMMAND_EVENTS or et in (E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut)
+        ):
             last = event.event_id
         if et is E.StartChildWorkflowExecutionInitiated:
             children[event.attributes.get("child_id")] = (start or event.event_id, 0)
@@ -383,7 +426,7 @@ class RunState:
         et = event.event_type
         if et is _TASK_STARTED:
             self._task_jobs, self.unactivated = self.unactivated, []
-        elif et is _TASK_FAILED:
+        elif et is _TASK_FAILED or et is _TASK_TIMED_OUT:
             # A failed task delivered nothing: its jobs are owed to the next one.
             self.unactivated = self._task_jobs + self.unactivated
         else:
@@ -455,7 +498,8 @@ class RunState:
         return self.closed_by is not None
 
 
-_TASK_STARTED, _TASK_FAILED = E.WorkflowTaskStarted, E.WorkflowTaskFailed
+_TASK_STARTED, _TASK_FAILED, _TASK_TIMED_OUT = E.WorkflowTaskStarted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut
+_TASK_EVENTS = frozenset({E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut})
 
 _ON_EVENT: dict[EventType, Callable[[RunState, Event, dict[str, Any]], None]] = {
     E.ActivityTaskScheduled: RunState._on_activity_scheduled,

@@ -144,6 +144,9 @@ class _Runtime(ABC):
     def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None: ...
 
     @abstractmethod
+    def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None: ...
+
+    @abstractmethod
     def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any: ...
 
     @abstractmethod

@@ -14,24 +14,30 @@ import collections
 import contextvars
 import datetime
 import functools
+import inspect
 import logging
 import random
+import typing
 import uuid
 from asyncio import format_helpers
 from collections.abc import Callable
 from typing import Any
 
 from wfkit._history._commands import (
+    AcceptUpdate,
     Activation,
     CancelTimer,
     CancelWorkflow,
     Command,
+    CompleteUpdate,
     CompleteWorkflow,
     ContinueAsNew,
+    DoUpdate,
     FailWorkflow,
     FireTimer,
     Job,
     RecordMarker,
+    RejectUpdate,
     RequestCancelActivity,
     RequestCancelWorkflow,
     ResolveActivity,
@@ -122,6 +128,15 @@ def _job_order(job: Job) -> int:
     return 0 if isinstance(job, StartWorkflow) else 1 if isinstance(job, SignalWorkflow) else 2
 
 
+def _param_hints(fn: Callable[..., Any]) -> list[Any]:
+    """Type hints of a handler's positional parameters (Any where missing or unresolvable)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - a forward reference that does not resolve: decode without hints
+        hints = {}
+    return [hints.get(p.name, Any) for p in inspect.signature(fn).parameters.values()]
+
+
 @functools.lru_cache(maxsize=4096)
 def _source(kind: str, name: str) -> str:
     return f"{kind}:{name}"
@@ -153,6 +168,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         """`wait_condition` predicates, checked whenever the workflow has nothing else ready to run."""
         self._query_handlers: dict[str, Callable[..., Any]] = {}
+        self._update_handlers: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
         self._patches: dict[str, bool] = {}
         self._markers: list[dict[str, Any]] = []
         self._replaying = False
@@ -225,6 +241,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                 self._apply_resolve_child(job)
             elif isinstance(job, RequestCancelWorkflow):
                 self._apply_request_cancel_workflow()
+            elif isinstance(job, DoUpdate):
+                self._run_until_blocked()  # a handler set by code the earlier jobs woke (update-with-start) is there now
+                self._apply_do_update(job)
         self._run_until_blocked()
         commands, self._commands = self._commands, []
         return commands
@@ -235,16 +254,20 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         if handler is None:
             known = ", ".join(sorted(self._query_handlers)) or "none"
             raise QueryNotFoundError(f"workflow {self.info.workflow_id} has no query handler {name!r} (registered: {known})")
+        return self._call_read_only(handler, list(args), f"query handler {name!r}")
+
+    def _call_read_only(self, fn: Callable[..., Any], args: list[Any], what: str) -> Any:
+        """Call a query handler or update validator: on this loop, and refused if it issues a command."""
         before = len(self._commands)
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         try:
-            result = handler(*args)
+            result = fn(*args)
         finally:
             asyncio.events._set_running_loop(previous)
         if len(self._commands) != before:
             del self._commands[before:]
-            raise WfkitError(f"query handler {name!r} tried to change the workflow (queries must only read state)")
+            raise WfkitError(f"{what} tried to change the workflow (it must only read state)")
         return result
 
     def pending_work(self) -> list[tuple[str, int | str, str]]:
@@ -280,6 +303,52 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         return None
 
     #### Activation functions, alphabetical ####
+
+    def check_update(self, name: str, args: list[Payload]) -> dict[str, Any] | None:
+        """Why an update would be rejected now (no handler; its validator raised), as a failure; None if it would pass.
+
+        The engine asks before delivering an update, so a rejection leaves no trace in history; the
+        workflow task that delivers an update checks again (its state may have moved on meanwhile).
+        """
+        try:
+            self._validated_args(name, args)
+        except Exception as exc:  # noqa: BLE001 - the validator's error is the caller's rejection
+            return failure_from_exception(exc)
+        return None
+
+    def _validated_args(self, name: str, args: list[Payload]) -> list[Any]:
+        entry = self._update_handlers.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._update_handlers)) or "none"
+            raise WfkitError(f"workflow {self.info.workflow_id} has no update handler {name!r} (registered: {known})")
+        handler, validator = entry
+        hints = _param_hints(handler)
+        values = [self._decode(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(args)]
+        if validator is not None and not self._replaying:  # as Temporal: validators do not run on replay
+            self._call_read_only(validator, values, f"update validator {name!r}")
+        return values
+
+    def _apply_do_update(self, job: DoUpdate) -> None:
+        try:
+            values = self._validated_args(job.name, job.args)
+        except Exception as exc:  # noqa: BLE001 - the validator's error is the caller's rejection
+            self._command(RejectUpdate(job.update_id, failure_from_exception(exc)))
+            return
+        handler = self._update_handlers[job.name][0]
+        self._command(AcceptUpdate(job.update_id, job.name, job.args))
+        self.received.append((f"update:{job.name}", values))
+        self.create_task(self._run_update(job.update_id, handler, values), name=f"update {job.name} ({job.update_id})")
+
+    async def _run_update(self, update_id: str, handler: Callable[..., Any], values: list[Any]) -> None:
+        try:
+            result = handler(*values)
+            if inspect.isawaitable(result):
+                result = await result
+            payload = self.converter.to_payload(result)
+        except Exception as exc:  # noqa: BLE001 - the handler's error is the update's failure, not the workflow's
+            self._command(CompleteUpdate(update_id, failure=failure_from_exception(exc)))
+            return
+        self._command(CompleteUpdate(update_id, result=payload))
 
     def _apply_fire_timer(self, seq: int) -> None:
         handle = self._timers.pop(seq, None)
@@ -378,6 +447,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
 
     def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None:
         self._query_handlers[name] = handler
+
+    def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None:
+        self._update_handlers[name] = (handler, validator)
 
     def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any:
         seq = self._next_seq("side_effect")

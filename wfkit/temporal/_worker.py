@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextvars
 import datetime
+import inspect
 import random
 import time
 import types
@@ -103,6 +104,9 @@ class _TemporalRuntime(_Runtime):
         self._seq: dict[str, int] = collections.defaultdict(int)
         self._signals = SignalMailbox()
         self._queries: dict[str, Callable[..., Any]] = {}
+        self._updates: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
+        self._first_step_taken = False
+        """The workflow function ran up to its first await: the update handlers it sets there are set."""
 
     #### Entry points (the temporalio workflow class calls these) ####
 
@@ -110,6 +114,7 @@ class _TemporalRuntime(_Runtime):
         hints = self.definition.param_hints()
         values = [self.converter.from_payload(_plain(a), hints[i] if i < len(hints) else Any) for i, a in enumerate(args)]
         token = external_runtime.set(self)
+        asyncio.get_running_loop().call_soon(self._took_first_step)  # runs once the function first yields
         try:
             result = await self.definition.fn(*values)
         except (temporalio.exceptions.FailureError, tw.NondeterminismError, tw.ReadOnlyContextError):
@@ -136,6 +141,43 @@ class _TemporalRuntime(_Runtime):
             return self.converter.to_payload(handler(*values))["data"]
         finally:
             external_runtime.reset(token)
+
+    def _took_first_step(self) -> None:
+        self._first_step_taken = True
+
+    def _update_entry(self, name: str) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+        entry = self._updates.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._updates)) or "none"
+            raise temporalio.exceptions.ApplicationError(f"workflow {self.info.workflow_id} has no update handler {name!r} (registered: {known})")
+        return entry
+
+    def on_validate_update(self, name: str, args: Sequence[temporalio.common.RawValue]) -> None:
+        if name not in self._updates and not self._first_step_taken:
+            return  # the update came with the start: the handler is set once the function runs (on_update waits)
+        _handler, validator = self._update_entry(name)
+        if validator is not None:
+            validator(*[tw.payload_converter().from_payload(a.payload) for a in args])
+
+    async def on_update(self, name: str, args: Sequence[temporalio.common.RawValue]) -> Any:
+        deferred = name not in self._updates  # on_validate_update let it through unvalidated
+        await tw.wait_condition(lambda: name in self._updates or self._first_step_taken)
+        handler, validator = self._update_entry(name)
+        values = [tw.payload_converter().from_payload(a.payload) for a in args]
+        token = external_runtime.set(self)
+        try:
+            if validator is not None and deferred:
+                validator(*values)
+            result = handler(*values)
+            if inspect.isawaitable(result):
+                result = await result
+        except temporalio.exceptions.TemporalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - becomes the update's failure, as in the embedded engine
+            raise _application_error(failure_from_exception(exc), non_retryable=True) from None
+        finally:
+            external_runtime.reset(token)
+        return self.converter.to_payload(result)["data"]
 
     def _next_seq(self, kind: str) -> int:
         self._seq[kind] += 1
@@ -205,6 +247,9 @@ class _TemporalRuntime(_Runtime):
     def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None:
         self._queries[name] = handler
 
+    def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None:
+        self._updates[name] = (handler, validator)
+
     def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any:
         raise temporalio.exceptions.ApplicationError(UNMAPPABLE["side_effect"], type="TemporalMappingError", non_retryable=True)
 
@@ -241,6 +286,14 @@ class _WfkitWorkflowBase:
     def query(self, name: str, args: Sequence[temporalio.common.RawValue]) -> Any:
         return self._runtime.on_query(name, args)
 
+    @tw.update(dynamic=True)
+    async def update(self, name: str, args: Sequence[temporalio.common.RawValue]) -> Any:
+        return await self._runtime.on_update(name, args)
+
+    @update.validator
+    def validate_update(self, name: str, args: Sequence[temporalio.common.RawValue]) -> None:
+        self._runtime.on_validate_update(name, args)
+
 
 def _workflow_class(definition: WorkflowDefinition[Any, Any], converter: PayloadConverter) -> type:
     """A temporalio workflow class (named as the wfkit workflow) that runs the wfkit function."""
@@ -259,6 +312,8 @@ def _workflow_class(definition: WorkflowDefinition[Any, Any], converter: Payload
         "run": tw.run(run),
         "signal": _WfkitWorkflowBase.signal,
         "query": _WfkitWorkflowBase.query,
+        "update": _WfkitWorkflowBase.update,
+        "validate_update": _WfkitWorkflowBase.validate_update,
     }
     cls = type(class_name, (_WfkitWorkflowBase,), namespace)
     return tw.defn(name=definition.name, sandboxed=False)(cls)
