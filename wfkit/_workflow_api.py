@@ -21,6 +21,8 @@ __all__ = [
     "random",
     "set_query_handler",
     "set_update_handler",
+    "upsert_memo",
+    "upsert_search_attributes",
     "side_effect",
     "sleep",
     "uuid4",
@@ -124,6 +126,21 @@ def set_update_handler(name: str, handler: Callable[..., Any], *, validator: Cal
     ```
     """
     _Runtime.current("set_update_handler").workflow_set_update_handler(name, handler, validator)
+
+
+def upsert_search_attributes(values: dict[str, Any]) -> None:
+    """Set search attributes of this run (merged into those it has), recorded as `UpsertWorkflowSearchAttributes`.
+
+    Values are str, numbers, bools, dates/datetimes or lists of those. They are queryable at once:
+    `engine.list(search_attributes={"stage": "loaded"})`, the `runs` view's `search_attributes` JSON,
+    `wfkit ls --where stage=loaded`, and `wfkit.info().search_attributes` inside the run.
+    """
+    _Runtime.current("upsert_search_attributes").workflow_upsert("search_attributes", values)
+
+
+def upsert_memo(values: dict[str, Any]) -> None:
+    """Set memo fields of this run (any JSON values, not indexed), recorded as `WorkflowPropertiesModified`."""
+    _Runtime.current("upsert_memo").workflow_upsert("memo", values)
 
 
 def patched(patch_id: str) -> bool:

@@ -30,6 +30,12 @@ async def test_the_start_signal_is_recorded_with_the_start_and_seen_by_the_first
     first_task = next(e for e in history if e.event_type is E.WorkflowTaskCompleted)
     assert first_task.event_id > 2  # one activation saw the start and the signal together
     assert wfkit.Replayer(workflows=[sws_orders]).replay(history).closed
+    session = wfkit.ReplaySession(history, workflows=[sws_orders])  # the debugger steps through it to the end and back
+    session.seek(len(history))
+    assert session.snapshot().error is None
+    assert session.snapshot().finished
+    session.seek(2)
+    assert session.snapshot().error is None
 
 
 async def test_a_bad_start_signal_is_refused_before_anything_is_recorded(db_path: Path) -> None:

@@ -37,6 +37,11 @@ def _temporal_binary() -> str | None:
     return str(beside) if beside.exists() else shutil.which("temporal")
 
 
+# Custom search attributes the tests use: a cluster must know a search attribute's name and type first.
+_SEARCH_ATTRIBUTES = ("--search-attribute", "team=Keyword", "--search-attribute", "stage=Keyword")
+_SEARCH_ATTRIBUTES += ("--search-attribute", "rows=Int", "--search-attribute", "tables=KeywordList")
+
+
 @pytest.fixture(scope="session")
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Temporal dev server on 127.0.0.1 for the whole session; stopped by PID at the end."""
@@ -50,7 +55,21 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("temporal") / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port), "--log-level", "warn"],
+            [
+                binary,
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui-port",
+                str(ui_port),
+                "--log-level",
+                "warn",
+                *_SEARCH_ATTRIBUTES,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -419,3 +438,34 @@ async def test_updates_on_temporal_record_what_the_embedded_engine_records(clien
     temporal_types = _business_events([e.event_type.value for e in on_temporal])
     assert temporal_types == _business_events([e.event_type.value for e in embedded])
     assert temporal_types.count("WorkflowExecutionUpdateAccepted") == 2  # the rejected one left no trace on either side
+
+
+async def test_search_attributes_and_memo_on_temporal_record_what_the_embedded_engine_records(client: Client, db_path: Path) -> None:
+    from tests.integration.test_search_attributes import sa_extract, sa_pipeline
+
+    queue = _queue()
+    workflow_id = f"sa-{queue}"
+    async with wfkit.temporal.worker(client, queue, workflows=[sa_pipeline], activities=[sa_extract]):
+        handle = await wfkit.temporal.start(
+            client, sa_pipeline, "2026-11-30", id=workflow_id, task_queue=queue, search_attributes={"team": "data"}, memo={"owner": "ana"}
+        )
+        on_temporal_result = await handle.result()
+    assert on_temporal_result["now"] == {"team": "data", "stage": "loaded", "rows": 10, "tables": ["orders", "customers"]}
+    assert on_temporal_result["memo"] == {"owner": "ana", "report": {"rows": 10}}
+
+    await _wait_listed(client, f"WorkflowId='{workflow_id}' AND stage='loaded'", 1)  # the cluster indexed the upserts
+    async with wfkit.Engine.open(db_path) as engine:
+        await wfkit.temporal.pull(client, query=f"WorkflowId='{workflow_id}'", db=engine)
+        on_temporal = engine.history(workflow_id)
+        local = await engine.start(sa_pipeline, "2026-11-30", id="sa-local", search_attributes={"team": "data"}, memo={"owner": "ana"})
+        assert await local.result() == on_temporal_result
+        embedded = engine.history("sa-local")
+        assert wfkit.Replayer(workflows=[sa_pipeline]).replay(on_temporal).result == on_temporal_result
+        both = dict(engine.sql("SELECT workflow_id, search_attributes FROM runs WHERE workflow_id IN (?, 'sa-local')", [workflow_id]).fetchall())
+        assert json.loads(both[workflow_id]) == json.loads(both["sa-local"])
+    temporal_types = _business_events([e.event_type.value for e in on_temporal])
+    assert temporal_types == _business_events([e.event_type.value for e in embedded])
+    assert temporal_types.count("UpsertWorkflowSearchAttributes") == 2
+    assert temporal_types.count("WorkflowPropertiesModified") == 1
+    assert on_temporal.events[0].attributes["search_attributes"] == {"team": "data"}
+    assert on_temporal.events[0].attributes["memo"] == {"owner": "ana"}

@@ -200,6 +200,30 @@ async def test_monitor_lists_runs_shows_progress_and_acts(engine: wfkit.Engine) 
         monitor.close()
 
 
+@wfkit.workflow
+async def u_tagged(stage: str) -> str:
+    wfkit.upsert_search_attributes({"stage": stage})
+    return stage
+
+
+async def test_monitor_filters_runs_by_search_attributes(engine: wfkit.Engine) -> None:
+    for stage in ("loaded", "failed", "loaded"):
+        await (await engine.start(u_tagged, stage, search_attributes={"team": "data"})).result()
+    monitor = ui.monitor(engine, refresh=60)
+    try:
+        assert len(monitor.table.options) == 3
+        monitor.filter.value = "stage=loaded, team=data"
+        assert len(monitor.table.options) == 2
+        monitor.filter.value = "stage=nothing"
+        assert monitor.table.options == ()
+        monitor.filter.value = "stage"
+        assert "filter: expected name=value, got &#x27;stage&#x27;" in monitor.message.value
+        monitor.filter.value = ""
+        assert len(monitor.table.options) == 3
+    finally:
+        monitor.close()
+
+
 async def test_reprs_are_escaped_html_and_plain_text(engine: wfkit.Engine) -> None:
     @wfkit.workflow(registry=engine.registry)
     async def u_evil() -> str:

@@ -9,10 +9,13 @@ written by `export` (Parquet or JSON lines) can be opened the same way.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
+import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,15 @@ __all__ = ["Histories", "open_histories"]
 
 _ALIAS = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESERVED = {"main", "temp", "system", "memory", "information_schema", "pg_catalog"}
+
+
+def _listed(row: dict[str, Any], now: float) -> RunSummary:
+    """A `runs` row (with its search attributes and memo) as a summary."""
+    start = row["start_time"].timestamp() if row.get("start_time") is not None else None
+    close = start + row["duration_s"] if start is not None and row.get("duration_s") is not None else None
+    summary = RunSummary.from_row({**row, "start_time": start, "close_time": close, "history_length": row.get("event_count")}, now)
+    properties = {key: json.loads(row[key]) if isinstance(row[key], str) else row[key] for key in ("search_attributes", "memo")}
+    return dataclasses.replace(summary, **properties)
 
 
 class Histories:
@@ -91,9 +103,16 @@ class Histories:
         """Two runs side by side, one row per activity, with a `differences` list."""
         return _queries.compare(self, run_a, run_b, duration_tolerance=duration_tolerance)
 
-    def runs(self, *, status: str | None = None, workflow_type: str | None = None, limit: int | None = 50) -> duckdb.DuckDBPyRelation:
-        """Runs, newest first, optionally filtered by status and workflow type."""
-        return _queries.runs(self, status=status, workflow_type=workflow_type, limit=limit)
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow_type: str | None = None,
+        search_attributes: Mapping[str, Any] | None = None,
+        limit: int | None = 50,
+    ) -> duckdb.DuckDBPyRelation:
+        """Runs, newest first, optionally filtered by status, workflow type and search attributes (`{name: value}`, all must match)."""
+        return _queries.runs(self, status=status, workflow_type=workflow_type, search_attributes=search_attributes, limit=limit)
 
     def resolve(self, ident: str) -> str:
         """The run id for a run id, a workflow id (its latest run) or a unique run-id prefix."""
@@ -106,7 +125,20 @@ class Histories:
             raise ArgumentError("history() needs a run id or a workflow id")
         return _queries.load_history(self, self.resolve(target))
 
-    def run_summaries(self, limit: int = 50) -> list[RunSummary]:
+    def list(
+        self,
+        *,
+        search_attributes: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        workflow_type: str | None = None,
+        limit: int | None = 50,
+    ) -> builtins.list[RunSummary]:
+        """Runs whose search attributes match (see `runs`), newest first, as summaries with `search_attributes` and `memo`."""
+        relation = self.runs(status=status, workflow_type=workflow_type, search_attributes=search_attributes, limit=limit)
+        names, now = relation.columns, time.time()
+        return [_listed(dict(zip(names, row, strict=True)), now) for row in relation.fetchall()]
+
+    def run_summaries(self, limit: int = 50) -> builtins.list[RunSummary]:
         """The most recent runs, newest first, for monitors (from the `workflows` table)."""
         query = (
             "SELECT run_id, workflow_id, workflow_type, status, epoch_us(start_time) / 1e6 AS start_time,"
@@ -117,7 +149,7 @@ class Histories:
         names, now = relation.columns, time.time()
         return [RunSummary.from_row(dict(zip(names, row, strict=True)), now) for row in relation.fetchall()]
 
-    def schedules(self) -> list[ScheduleDescription]:
+    def schedules(self) -> builtins.list[ScheduleDescription]:
         """The open schedules, by id, each worked out by replaying its scheduler's history (no engine needed)."""
         rows = self.sql("SELECT run_id FROM workflows WHERE workflow_type = 'wfkit.schedule' AND status = 'Running' ORDER BY workflow_id").fetchall()
         open_ids = {w for (w,) in self.sql("SELECT workflow_id FROM workflows WHERE status = 'Running'").fetchall()}

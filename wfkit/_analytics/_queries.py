@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import duckdb
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
+from wfkit._history._properties import check_properties
 from wfkit.errors import ArgumentError, ConfigurationError, StoreCorruptError, WorkflowNotFoundError
 
 __all__ = [
@@ -118,14 +119,30 @@ _RUN_COLUMNS = (
 )
 
 
-def runs(source: Source, *, status: str | None = None, workflow_type: str | None = None, limit: int | None = 50) -> duckdb.DuckDBPyRelation:
-    """Runs, newest first, optionally of one status (case-insensitive) and workflow type."""
+def runs(
+    source: Source,
+    *,
+    status: str | None = None,
+    workflow_type: str | None = None,
+    search_attributes: Mapping[str, Any] | None = None,
+    limit: int | None = 50,
+) -> duckdb.DuckDBPyRelation:
+    """Runs, newest first, optionally of one status (case-insensitive), workflow type and search attribute values.
+
+    A run matches `search_attributes` when each named attribute equals the value given (compared as
+    text, so `{"rows": 3}` and `{"rows": "3"}` match alike) or, for a list attribute, contains it.
+    """
     query = (
-        f"SELECT {_RUN_COLUMNS} FROM runs"
+        f"SELECT {_RUN_COLUMNS}, search_attributes, memo FROM runs"
         " WHERE (CAST(? AS VARCHAR) IS NULL OR lower(status) = lower(?)) AND (CAST(? AS VARCHAR) IS NULL OR workflow_type = ?)"
-        " ORDER BY start_time DESC, run_id"
     )
     params: list[Any] = [status, status, workflow_type, workflow_type]
+    for name, value in check_properties(search_attributes, "search_attributes").items():
+        path = '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        query += " AND (json_extract_string(search_attributes, ?) = ? OR list_contains(json_extract_string(search_attributes, ? || '[*]'), ?))"
+        text = value if isinstance(value, str) else json.dumps(value)
+        params += [path, text, path, text]
+    query += " ORDER BY start_time DESC, run_id"
     if limit is not None:
         query += " LIMIT ?"
         params.append(_positive(limit, "limit"))

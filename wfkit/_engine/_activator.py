@@ -37,6 +37,8 @@ from wfkit._history._commands import (
     ScheduleActivity,
     StartChildWorkflow,
     StartTimer,
+    UpsertMemo,
+    UpsertSearchAttributes,
 )
 from wfkit._history._events import Event, EventType
 from wfkit._history._failure import failure_from_exception
@@ -210,7 +212,7 @@ class Activator:
             case StartChildWorkflow():
                 initiated = self._writer.record(run, event_type, attrs)
                 self._lifecycle.start_child(run, command, initiated)
-            case RecordMarker():
+            case RecordMarker() | UpsertSearchAttributes() | UpsertMemo():
                 self._writer.record(run, event_type, attrs)
             case CompleteWorkflow() | FailWorkflow() | CancelWorkflow() | ContinueAsNew():
                 self._lifecycle.close(run, event_type, attrs)

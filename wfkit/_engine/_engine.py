@@ -13,11 +13,13 @@ activation either wholly recorded or not at all.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import datetime
 import functools
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from wfkit._definitions import ActivityDefinition, Registry, WorkflowDefinition, default_registry
@@ -295,6 +297,8 @@ class Engine:
         id_reuse_policy: IdReusePolicy = "allow_duplicate",
         start_signal: tuple[str, Any] | None = None,
         concurrency_key: str | None = None,
+        search_attributes: dict[str, Any] | None = None,
+        memo: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> WorkflowHandle:
         """Start a workflow run and return its handle once the start is durable.
@@ -312,6 +316,10 @@ class Engine:
             concurrency_key: count the run against this key's limit (`Engine.open(concurrency_limits=...)`);
                 a run over a limit (this one, or its workflow's `max_concurrent`) is recorded and waits,
                 in start order, until a slot frees. `describe().queued` says what it waits for.
+            search_attributes: `{name: value}` (str, number, bool, date/datetime, or a list of those) to find the
+                run by: `engine.list(search_attributes=...)`, `wfkit ls --where name=value`, the `runs` view.
+                Workflow code reads them in `wfkit.info()` and changes them with `wfkit.upsert_search_attributes`.
+            memo: `{name: JSON value}` notes kept with the run (not indexed); `wfkit.upsert_memo` changes them.
 
         Raises:
             WorkflowAlreadyStartedError: the id is in use by an open run (or was ever used, with reject_duplicate).
@@ -320,8 +328,9 @@ class Engine:
         self._writer.check_writable()
         definition = self._definition(workflow)
         run = self._lifecycle.start_requested(
-            definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy, start_signal, concurrency_key
-        )
+            definition, definition.bind(args, kwargs), self.converter, id, task_queue, id_reuse_policy, start_signal, concurrency_key,
+            search_attributes=search_attributes, memo=memo,
+        )  # fmt: skip
         await self._writer.flush()
         return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
 
@@ -541,11 +550,31 @@ class Engine:
             out.append(self._operations.live_summary(run) if run is not None else RunSummary.from_row(row, now))
         return out
 
-    def waiting_for_code(self) -> list[RunSummary]:
+    def list(
+        self,
+        *,
+        search_attributes: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        workflow_type: str | None = None,
+        limit: int | None = 50,
+    ) -> builtins.list[RunSummary]:
+        """Runs whose search attributes match (each name equal to its value, or a list containing it), newest first.
+
+        `engine.list(search_attributes={"partition": "2026-11-30"}, status="Failed")`; each summary carries
+        the run's `search_attributes` and `memo`. For anything richer, query the `runs` view with `engine.sql`.
+        """
+        listed = self.histories.list(search_attributes=search_attributes, status=status, workflow_type=workflow_type, limit=limit)
+        live = self._ledger.runs
+        return [
+            dataclasses.replace(self._operations.live_summary(live[s.run_id]), search_attributes=s.search_attributes, memo=s.memo) if s.run_id in live else s
+            for s in listed
+        ]
+
+    def waiting_for_code(self) -> builtins.list[RunSummary]:
         """Open runs whose workflow type is not registered in this process (left untouched until it is)."""
         return [self._operations.live_summary(r) for r in self._ledger.runs.values() if r.waiting_for_code]
 
-    def blocked_runs(self) -> list[RunSummary]:
+    def blocked_runs(self) -> builtins.list[RunSummary]:
         """Open runs stopped by a nondeterminism error (`blocked` says why); they continue once fixed code is registered."""
         return [self._operations.live_summary(r) for r in self._ledger.runs.values() if r.blocked]
 
@@ -600,7 +629,7 @@ class Engine:
         self._switch_code(definition, [run for run in self._ledger.runs.values() if run.workflow_type == definition.name])
         self._limits.admit_waiting()  # its max_concurrent may have changed
 
-    def _switch_code(self, definition: WorkflowDefinition[Any, Any], runs: list[LiveRun]) -> None:
+    def _switch_code(self, definition: WorkflowDefinition[Any, Any], runs: builtins.list[LiveRun]) -> None:
         if self.closed or self.registry.workflow(definition.name) is not definition:
             return  # replaced again since
         busy = [run for run in runs if self._compat.in_flight(run)]  # a workflow task runs on the old code: switch once it is recorded

@@ -18,6 +18,7 @@ from wfkit._history._commands import StartChildWorkflow
 from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import PayloadConverter
+from wfkit._history._properties import check_properties, current_properties
 from wfkit._history._state import fork_point
 from wfkit._store._store import RunClose, RunRow
 from wfkit.errors import ArgumentError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
@@ -49,9 +50,14 @@ class RunLifecycle:
         continued_from: LiveRun | None = None,
         concurrency_key: str | None = None,
         scheduled: tuple[str, str] | None = None,
+        search_attributes: dict[str, Any] | None = None,
+        memo: dict[str, Any] | None = None,
     ) -> LiveRun:
         """A new run, recorded (`WorkflowExecutionStarted` and its `workflows` row) and queued for its first
-        activation (or for a concurrency slot)."""
+        activation (or for a concurrency slot). A continued run keeps its predecessor's search attributes
+        and memo, as in Temporal."""
+        if continued_from is not None:
+            search_attributes, memo = current_properties(continued_from.events)
         keys = continued_from.concurrency_keys if continued_from is not None else self._limits.keys(workflow_type, concurrency_key)
         run = LiveRun(run_id or uuid.uuid4().hex, workflow_id, workflow_type, task_queue, random.getrandbits(63))
         if parent is not None:
@@ -76,6 +82,8 @@ class RunLifecycle:
                 "continued_from_run_id": continued_from_run_id,
                 **({"concurrency_keys": list(keys)} if keys else {}),
                 **({"schedule_id": scheduled[0], "scheduled_time": scheduled[1]} if scheduled else {}),
+                **({"search_attributes": search_attributes} if search_attributes else {}),
+                **({"memo": memo} if memo else {}),
             },
         )
         run.concurrency_keys = keys
@@ -102,6 +110,8 @@ class RunLifecycle:
         start_signal: tuple[str, Any] | None = None,
         concurrency_key: str | None = None,
         scheduled: tuple[str, str] | None = None,
+        search_attributes: dict[str, Any] | None = None,
+        memo: dict[str, Any] | None = None,
     ) -> LiveRun:
         """A run started by `Engine.start`: its arguments encoded and its workflow id checked against the reuse policy.
 
@@ -110,6 +120,7 @@ class RunLifecycle:
         `scheduled` (schedule id, ISO scheduled time) marks a schedule's firing.
         """
         self._limits.keys(definition.name, concurrency_key)  # a key without a limit fails before anything is recorded
+        search_attributes, memo = check_properties(search_attributes, "search_attributes"), check_properties(memo, "memo")
         payloads = []
         for index, value in enumerate(args, start=1):
             try:
@@ -138,7 +149,10 @@ class RunLifecycle:
             previous = self._writer.store.latest_run(workflow_id)
             if previous is not None:
                 raise WorkflowAlreadyStartedError(workflow_id, previous["run_id"])
-        run = self.start(definition.name, workflow_id, payloads, task_queue or definition.task_queue, concurrency_key=concurrency_key, scheduled=scheduled)
+        run = self.start(
+            definition.name, workflow_id, payloads, task_queue or definition.task_queue, concurrency_key=concurrency_key, scheduled=scheduled,
+            search_attributes=search_attributes, memo=memo,
+        )  # fmt: skip
         if signal is not None:
             self._writer.record(run, E.WorkflowExecutionSignaled, signal)
         return run

@@ -32,6 +32,9 @@ __all__ = [
     "StartChildWorkflow",
     "StartTimer",
     "StartWorkflow",
+    "UNCHECKED_COMMANDS",
+    "UpsertMemo",
+    "UpsertSearchAttributes",
 ]
 
 
@@ -220,6 +223,24 @@ class RejectUpdate:
     failure: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class UpsertSearchAttributes:
+    """Set search attributes of the run (`UpsertWorkflowSearchAttributes`); not checked on replay, as in Temporal's SDKs."""
+
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertMemo:
+    """Set memo fields of the run (`WorkflowPropertiesModified`); not checked on replay."""
+
+    memo: dict[str, Any]
+
+
+UNCHECKED_COMMANDS = (UpsertSearchAttributes, UpsertMemo)
+"""Commands a replay does not compare with history (an SDK may add upserts of its own, e.g. temporalio's patches)."""
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -234,6 +255,8 @@ Command = (
     | AcceptUpdate
     | CompleteUpdate
     | RejectUpdate
+    | UpsertSearchAttributes
+    | UpsertMemo
 )
 
 
@@ -292,6 +315,8 @@ _FROZEN: tuple[type[Any], ...] = (
     AcceptUpdate,
     CompleteUpdate,
     RejectUpdate,
+    UpsertSearchAttributes,
+    UpsertMemo,
 )
 for _cls in _FROZEN:
     _fill_slots_directly(_cls)

@@ -35,6 +35,8 @@ from wfkit._history._commands import (
     StartChildWorkflow,
     StartTimer,
     StartWorkflow,
+    UpsertMemo,
+    UpsertSearchAttributes,
 )
 from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, EventType
 
@@ -84,6 +86,17 @@ COMMAND_EVENTS = frozenset(
 )
 
 _ACTIVITY_SCHEDULED, _TIMER_STARTED = E.ActivityTaskScheduled, E.TimerStarted
+# Events inside a workflow task besides its commands: a fork never cuts between them and the task's start.
+_TASK_SPAN_EVENTS = frozenset(
+    {
+        E.WorkflowTaskStarted,
+        E.WorkflowTaskCompleted,
+        E.WorkflowTaskFailed,
+        E.WorkflowTaskTimedOut,
+        E.UpsertWorkflowSearchAttributes,  # commands a replay does not check (UNCHECKED_COMMANDS)
+        E.WorkflowPropertiesModified,
+    }
+)
 
 
 def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
@@ -117,6 +130,10 @@ def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
                 "update_id": update_id,
                 "result": result,
             }
+        case UpsertSearchAttributes(attributes):
+            return E.UpsertWorkflowSearchAttributes, {"search_attributes": attributes}
+        case UpsertMemo(memo):
+            return E.WorkflowPropertiesModified, {"memo": memo}
         case RejectUpdate(update_id, failure):
             return E.WorkflowExecutionUpdateRejected, {"update_id": update_id, "failure": failure}  # never recorded: see RejectUpdate
     raise TypeError(f"not a command: {command!r}")
@@ -329,9 +346,7 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
             if start is not None:
                 spans.append((start, last))
             start = last = event.event_id
-        elif start is not None and (
-            et in COMMAND_EVENTS or et in (E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut)
-        ):
+        elif start is not None and (et in COMMAND_EVENTS or et in _TASK_SPAN_EVENTS):
             last = event.event_id
         if et is E.StartChildWorkflowExecutionInitiated:
             children[event.attributes.get("child_id")] = (start or event.event_id, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,10 @@ class RunSummary:
     """Why the run is stopped (a nondeterminism error, blocked workflow code) until fixed code is registered."""
     queued: str | None = None
     """The concurrency limits a queued run waits for, e.g. 'warehouse (2 of 2 running)'; None once it runs."""
+    search_attributes: Mapping[str, Any] | None = None
+    """The run's search attributes (filled in by `Engine.list`; None where not looked up)."""
+    memo: Mapping[str, Any] | None = None
+    """The run's memo (filled in by `Engine.list`; None where not looked up)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], now: float) -> RunSummary:

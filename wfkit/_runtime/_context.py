@@ -14,7 +14,7 @@ import random
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wfkit.errors import NotInWorkflowError
@@ -88,6 +88,10 @@ class WorkflowInfo:
     """The schedule whose firing (or backfill) started this run, if any."""
     scheduled_time: datetime.datetime | None = None
     """When that firing was due (UTC): the partition a scheduled run should process."""
+    search_attributes: dict[str, Any] = field(default_factory=dict)
+    """The run's search attributes now: those it started with, then its `wfkit.upsert_search_attributes` calls."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """The run's memo now: from its start, then its `wfkit.upsert_memo` calls."""
 
 
 class _Runtime(ABC):
@@ -142,6 +146,9 @@ class _Runtime(ABC):
 
     @abstractmethod
     def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None: ...
+
+    @abstractmethod
+    def workflow_upsert(self, kind: str, values: dict[str, Any]) -> None: ...
 
     @abstractmethod
     def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None: ...

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from wfkit._history._commands import Command
+from wfkit._history._commands import UNCHECKED_COMMANDS, Command
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._state import RecordedActivation, command_matches, describe_command, split_activations
@@ -51,6 +51,8 @@ def instance_for_history(
         continued_from_run_id=attrs.get("continued_from_run_id"),
         schedule_id=attrs.get("schedule_id"),
         scheduled_time=_instant(attrs.get("scheduled_time")),
+        search_attributes=dict(attrs.get("search_attributes") or {}),
+        memo=dict(attrs.get("memo") or {}),
     )
     # AbstractEventLoop's methods are abstract only in typeshed; the instance implements what asyncio uses.
     return WorkflowInstance(definition, info, seed=int(attrs.get("random_seed") or 0), converter=converter)  # type: ignore[abstract]
@@ -65,6 +67,8 @@ def check_commands(
     calls in its code that give other values on replay, or else a code change to guard with
     `wfkit.patched()`.
     """
+    if any(isinstance(c, UNCHECKED_COMMANDS) for c in commands):
+        commands = [c for c in commands if not isinstance(c, UNCHECKED_COMMANDS)]
     for index, command in enumerate(commands):
         if index >= len(recorded.commands):
             raise _error(run_id, next_event_id, "no further command", describe_command(command), definition)

@@ -47,9 +47,12 @@ from wfkit._history._commands import (
     StartChildWorkflow,
     StartTimer,
     StartWorkflow,
+    UpsertMemo,
+    UpsertSearchAttributes,
 )
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
+from wfkit._history._properties import check_properties
 from wfkit._runtime import _sandbox
 from wfkit._runtime._context import ActivityCode, WorkflowCode, WorkflowInfo, _Runtime
 from wfkit._runtime._signals import SignalMailbox
@@ -447,6 +450,15 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
 
     def workflow_set_query_handler(self, name: str, handler: Callable[..., Any]) -> None:
         self._query_handlers[name] = handler
+
+    def workflow_upsert(self, kind: str, values: dict[str, Any]) -> None:
+        checked = check_properties(values, kind)
+        if kind == "search_attributes":
+            self.info.search_attributes.update(checked)
+            self._command(UpsertSearchAttributes(checked))
+        else:
+            self.info.memo.update(checked)
+            self._command(UpsertMemo(checked))
 
     def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None:
         self._update_handlers[name] = (handler, validator)

@@ -399,7 +399,30 @@ _VIEWS_V3 = _edit(
 
 # Version 4 (issue 12, Temporal's whole vocabulary): each tuple holds `_edit` changes to the V3 text.
 # `runs` columns (search attributes, memo, updates, external workflows):
-_V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = ()
+_V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = (
+    # Search attributes and memo: the start's, merged with each upsert in order (a null value removes a name).
+    (
+        "    GROUP BY run_id\n)\nSELECT\n    s.run_id,",
+        "    GROUP BY run_id\n),\nproperties AS (\n"
+        "    SELECT\n        run_id,\n"
+        "        list(attributes->'$.search_attributes' ORDER BY event_id) FILTER (WHERE event_type = 'UpsertWorkflowSearchAttributes') AS sa,\n"
+        "        list(attributes->'$.memo' ORDER BY event_id) FILTER (WHERE event_type = 'WorkflowPropertiesModified') AS memo\n"
+        "    FROM events WHERE event_type IN ('UpsertWorkflowSearchAttributes', 'WorkflowPropertiesModified')\n"
+        "    GROUP BY run_id\n)\nSELECT\n    s.run_id,",
+    ),
+    (
+        "    coalesce(s.a->>'$.forked_from_run_id', w.forked_from_run_id) AS forked_from_run_id\nFROM started s\n",
+        "    coalesce(s.a->>'$.forked_from_run_id', w.forked_from_run_id) AS forked_from_run_id,\n"
+        "    list_reduce(list_prepend(coalesce(s.a->'$.search_attributes', '{}'::JSON), coalesce(p.sa, []::JSON[])),"
+        " lambda x, y: json_merge_patch(x, y)) AS search_attributes,\n"
+        "    list_reduce(list_prepend(coalesce(s.a->'$.memo', '{}'::JSON), coalesce(p.memo, []::JSON[])),"
+        " lambda x, y: json_merge_patch(x, y)) AS memo\nFROM started s\n",
+    ),
+    (
+        "LEFT JOIN attempts t USING (run_id)\nLEFT JOIN closing c USING (run_id)\n",
+        "LEFT JOIN attempts t USING (run_id)\nLEFT JOIN properties p USING (run_id)\nLEFT JOIN closing c USING (run_id)\n",
+    ),
+)
 # closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
 _V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = ()
 _VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES)
@@ -459,7 +482,9 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO wfkit_owner VALUES (0, NULL, NULL, NULL);
     """
     + _VIEWS_V3,
-    # 4: the views learn Temporal's whole event vocabulary (see _VIEWS_V4).
+    # 4: shipped as the scaffold of version 5 with no changes yet (the V3 views again).
+    _VIEWS_V3,
+    # 5: the views learn Temporal's whole event vocabulary (see _VIEWS_V4).
     _VIEWS_V4,
 )
 

@@ -40,6 +40,21 @@ def _payloads(values: Any) -> dict[str, Any]:
     return {"payloads": [encode_payload(p) for p in items]}
 
 
+_SEARCH_ATTRIBUTE_TYPES = ((bool, "Bool"), (int, "Int"), (float, "Double"), (list, "KeywordList"))
+
+
+def _payload_map(values: dict[str, Any], *, typed: bool = False) -> dict[str, Any]:
+    """Memo fields or search attributes as Temporal payloads (search attributes carry their type, as Temporal's do)."""
+    out = {}
+    for name, value in values.items():
+        payload: dict[str, Any] = {"encoding": "json/plain", "data": value}
+        if typed:
+            kind = next((label for cls, label in _SEARCH_ATTRIBUTE_TYPES if isinstance(value, cls)), "Keyword")
+            payload["metadata"] = {"encoding": "json/plain", "type": kind}
+        out[name] = encode_payload(payload)
+    return out
+
+
 def _failure(failure: Any) -> dict[str, Any]:
     if not isinstance(failure, dict):
         return {"message": str(failure or ""), "applicationFailureInfo": {"type": "Error"}}
@@ -123,6 +138,7 @@ class _Writer:
         self.child_started: dict[int, int] = {}
         self.activity_started: dict[int, int] = {}
         self.cancel_requested: dict[int, int] = {}
+        self.update_accepted: dict[str, int] = {}
 
     def ref(self, value: Any) -> str:
         if value is None:
@@ -184,6 +200,10 @@ class _Writer:
         }
         if a.get("random_seed") is not None:  # so that wfkit.random() replays alike after a round trip
             body["memo"] = {"fields": {"wfkit_random_seed": encode_payload({"encoding": "json/plain", "data": int(a["random_seed"])})}}
+        if a.get("memo"):
+            body.setdefault("memo", {"fields": {}})["fields"].update(_payload_map(a["memo"]))
+        if a.get("search_attributes"):
+            body["searchAttributes"] = {"indexedFields": _payload_map(a["search_attributes"], typed=True)}
         if a.get("parent_workflow_id"):
             body["parentWorkflowExecution"] = {"workflowId": str(a["parent_workflow_id"]), "runId": str(a.get("parent_run_id") or "")}
             body["parentWorkflowNamespace"] = "default"
@@ -379,6 +399,39 @@ class _Writer:
 
     def _WorkflowExecutionTerminated(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
         return {"reason": str(event.attributes.get("reason") or ""), "identity": _IDENTITY}
+
+    def _UpsertWorkflowSearchAttributes(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        fields = _payload_map(event.attributes.get("search_attributes") or {}, typed=True)
+        return {**self._completed_ref(), "searchAttributes": {"indexedFields": fields}}
+
+    def _WorkflowPropertiesModified(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return {**self._completed_ref(), "upsertedMemo": {"fields": _payload_map(event.attributes.get("memo") or {})}}
+
+    def _update_request(self, a: dict[str, Any]) -> dict[str, Any]:
+        update_id = str(a.get("update_id") or "")
+        return {
+            "meta": {"updateId": update_id, "identity": _IDENTITY},
+            "input": {"name": str(a.get("update_name") or ""), "args": _payloads(a.get("input") or [])},
+        }
+
+    def _WorkflowExecutionUpdateAdmitted(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return {"request": self._update_request(event.attributes), "origin": "UPDATE_ADMITTED_EVENT_ORIGIN_UNSPECIFIED"}
+
+    def _WorkflowExecutionUpdateAccepted(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        a = event.attributes
+        self.update_accepted[str(a.get("update_id") or "")] = event_id
+        return {
+            "protocolInstanceId": str(a.get("update_id") or ""),
+            "acceptedRequestMessageId": f"{a.get('update_id')}/request",
+            "acceptedRequestSequencingEventId": str(max(self.last_completed - 1, 0)),
+            "acceptedRequest": self._update_request(a),
+        }
+
+    def _WorkflowExecutionUpdateCompleted(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        a = event.attributes
+        update_id = str(a.get("update_id") or "")
+        outcome = {"failure": _failure(a["failure"])} if a.get("failure") is not None else {"success": _payloads([a.get("result")])}
+        return {"meta": {"updateId": update_id}, "acceptedEventId": str(self.update_accepted.get(update_id, 0)), "outcome": outcome}
 
     def _WorkflowExecutionContinuedAsNew(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
         a = event.attributes

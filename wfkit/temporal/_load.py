@@ -278,7 +278,20 @@ class _Converter:
             "continued_from_run_id": read.string(a, "continuedExecutionRunId", p) or None,
             "run_id": self.run_id,
             "attempt": read.attempt(a, "attempt", p),
+            **self._properties(a, p),
         }
+
+    def _properties(self, a: dict[str, Any], p: str) -> dict[str, Any]:
+        """The start's search attributes and memo, decoded (wfkit's own seed field is not the user's memo)."""
+        out: dict[str, Any] = {}
+        search_attributes = self._payload_map(self.read.child(a, "searchAttributes", p), "indexedFields", f"{p}.searchAttributes")
+        if search_attributes:
+            out["search_attributes"] = search_attributes
+        memo = self._payload_map(self.read.child(a, "memo", p), "fields", f"{p}.memo")
+        memo.pop("wfkit_random_seed", None)
+        if memo:
+            out["memo"] = memo
+        return out
 
     def _seed(self, a: dict[str, Any], p: str) -> int:
         """wfkit's seed for `wfkit.random()`: from the memo of a wfkit export, else derived from the run id."""

@@ -21,7 +21,7 @@ import random
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import temporalio.activity
@@ -35,6 +35,7 @@ from wfkit._activity import ActivityInfo, _ActivityContext, _current
 from wfkit._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import JSON_ENCODING, JsonConverter, PayloadConverter
+from wfkit._history._properties import check_properties
 from wfkit._runtime._context import WorkflowInfo, _Runtime, external_runtime
 from wfkit._runtime._signals import SignalMailbox
 from wfkit.errors import ActivityError, ChildWorkflowError, WfkitError
@@ -90,6 +91,26 @@ def _application_error(failure: dict[str, Any], *, non_retryable: bool) -> tempo
     return error
 
 
+def _search_attribute(name: str, value: Any) -> temporalio.common.SearchAttributeKey[Any]:
+    """Temporal's typed key for a wfkit search attribute, by the type of its value (text is a Keyword)."""
+    key = temporalio.common.SearchAttributeKey
+    if isinstance(value, bool):
+        return key.for_bool(name)
+    if isinstance(value, int):
+        return key.for_int(name)
+    if isinstance(value, float):
+        return key.for_float(name)
+    if isinstance(value, list):
+        return key.for_keyword_list(name)
+    return key.for_keyword(name)
+
+
+def typed_search_attributes(values: Mapping[str, Any]) -> temporalio.common.TypedSearchAttributes:
+    """wfkit's `{name: value}` search attributes as temporalio's typed ones (they must be registered on the cluster)."""
+    checked = check_properties(values, "search_attributes")
+    return temporalio.common.TypedSearchAttributes([temporalio.common.SearchAttributePair(_search_attribute(k, v), v) for k, v in checked.items()])
+
+
 class _TemporalRuntime(_Runtime):
     """wfkit's in-workflow API over temporalio's, for one run."""
 
@@ -98,7 +119,14 @@ class _TemporalRuntime(_Runtime):
         self.converter = converter
         info = tw.info()
         self.info = WorkflowInfo(
-            info.workflow_id, info.run_id, definition.name, info.task_queue, info.parent.workflow_id if info.parent else None, info.continued_run_id
+            info.workflow_id,
+            info.run_id,
+            definition.name,
+            info.task_queue,
+            info.parent.workflow_id if info.parent else None,
+            info.continued_run_id,
+            search_attributes={pair.key.name: pair.value for pair in info.typed_search_attributes},
+            memo=dict(tw.memo()),
         )
         self._random = random.Random(seed_for_run(info.run_id))
         self._seq: dict[str, int] = collections.defaultdict(int)
@@ -249,6 +277,15 @@ class _TemporalRuntime(_Runtime):
 
     def workflow_set_update_handler(self, name: str, handler: Callable[..., Any], validator: Callable[..., Any] | None) -> None:
         self._updates[name] = (handler, validator)
+
+    def workflow_upsert(self, kind: str, values: dict[str, Any]) -> None:
+        checked = check_properties(values, kind)
+        if kind == "search_attributes":
+            tw.upsert_search_attributes([_search_attribute(name, value).value_set(value) for name, value in checked.items()])
+            self.info.search_attributes.update(checked)
+        else:
+            tw.upsert_memo(checked)
+            self.info.memo.update(checked)
 
     def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any:
         raise temporalio.exceptions.ApplicationError(UNMAPPABLE["side_effect"], type="TemporalMappingError", non_retryable=True)
@@ -489,4 +526,8 @@ async def start(
     payloads = [conv.to_payload(a)["data"] for a in positional]
     if start_signal is not None:
         options = {**options, "start_signal": start_signal[0], "start_signal_args": [conv.to_payload(start_signal[1])["data"]]}
+    if isinstance(options.get("search_attributes"), Mapping):  # wfkit's plain dict, as engine.start takes it
+        options["search_attributes"] = typed_search_attributes(options["search_attributes"])
+    if options.get("memo") is not None:
+        options["memo"] = check_properties(options["memo"], "memo")
     return await client.start_workflow(workflow.name, args=payloads, id=id, task_queue=task_queue, **options)

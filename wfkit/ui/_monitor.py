@@ -31,6 +31,20 @@ def _row_label(run: RunSummary) -> str:
     return f"{icon} {status:<10} {run.workflow_type:<14} {run.workflow_id:<28} {start}  {run.elapsed or 0.0:7.2f}s  {current}"
 
 
+_FILTER_ERROR = "<span class='wfkit-filter-error' style='color:#c62828'>"
+
+
+def search_filter(text: str) -> dict[str, str]:
+    """`"stage=loaded, team=data"` as a search-attribute filter; ValueError naming a part without `=`."""
+    wanted: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"filter: expected name=value, got {part!r}")
+        wanted[name.strip()] = value.strip()
+    return wanted
+
+
 class Monitor(w.VBox):  # type: ignore[misc]
     """Runs, newest first, refreshed while they progress; select one for its timeline, debugger and actions.
 
@@ -51,12 +65,15 @@ class Monitor(w.VBox):  # type: ignore[misc]
         self.message = w.HTML()
         self.refresh_button = w.Button(description="refresh", icon="refresh", layout=w.Layout(width="100px"))
         self.refresh_button.on_click(lambda _: self.refresh())
+        self.filter = w.Text(placeholder="search attributes, e.g. stage=loaded, team=data", continuous_update=False, layout=w.Layout(width="340px"))
+        self.filter.add_class("wfkit-filter")
+        self.filter.observe(lambda _: self.refresh(), names="value")
         self.schedules = SchedulesPanel(engine)
         self.table.observe(self._on_select, names="value")
         # A monospace list keeps the columns of the run rows aligned.
         style = "<style>.wfkit-runs select{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}</style>"
         header = w.HTML(f"{style}<b>wfkit runs</b> <span style='color:#78909c'>(newest first; select one for details)</span>")
-        super().__init__([w.HBox([header, self.refresh_button]), self.schedules, self.table, self.progress, self.message, self.detail])
+        super().__init__([w.HBox([header, self.filter, self.refresh_button]), self.schedules, self.table, self.progress, self.message, self.detail])
         self.refresh()
         try:
             self._task = asyncio.get_running_loop().create_task(self._poll())
@@ -83,7 +100,14 @@ class Monitor(w.VBox):  # type: ignore[misc]
         if self.engine.closed:
             self.message.value = "<i>the engine is closed</i>"
             return
-        self.runs = self.engine.run_summaries(self.limit)
+        try:
+            wanted = search_filter(self.filter.value)
+        except ValueError as exc:
+            self.message.value = f"{_FILTER_ERROR}{html.escape(str(exc))}</span>"
+            return
+        if self.message.value.startswith(_FILTER_ERROR):
+            self.message.value = ""
+        self.runs = self.engine.list(search_attributes=wanted, limit=self.limit) if wanted else self.engine.run_summaries(self.limit)
         selected = self.table.value
         self.table.unobserve(self._on_select, names="value")
         try:

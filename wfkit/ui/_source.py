@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from wfkit._history._history import History
 from wfkit._history._summary import RunSummary
@@ -20,6 +21,10 @@ class RunSource(Protocol):
 
     def run_summaries(self, limit: int = 50) -> list[RunSummary]:
         """The most recent runs, newest first."""
+        ...
+
+    def list(self, *, search_attributes: Mapping[str, Any] | None = None, limit: int | None = 50) -> list[RunSummary]:
+        """Runs whose search attributes match, newest first."""
         ...
 
     def history(self, workflow_id: str | None = None, *, run_id: str | None = None) -> History:
