@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import linecache
+import os
 import reprlib
+import sys
+import traceback
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wfkit._runtime._instance import WorkflowInstance
 
-__all__ = ["CodeFrame", "TaskStack", "safe_repr", "task_stacks"]
+__all__ = ["CodeFrame", "LineHit", "LineTracer", "RaisedError", "TaskStack", "frames_of_traceback", "safe_repr", "task_stacks"]
 
 # Frames from these directories are plumbing (wfkit's runtime, asyncio), not the user's workflow code.
-_INTERNAL_DIRS = (str(Path(__file__).resolve().parents[1]), str(Path(asyncio.__file__).resolve().parent))
+_ASYNCIO_DIR = str(Path(asyncio.__file__).resolve().parent)
+_INTERNAL_DIRS = (str(Path(__file__).resolve().parents[1]), _ASYNCIO_DIR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,119 @@ def safe_repr(value: Any, limit: int = 200) -> str:
     except Exception as exc:  # noqa: BLE001 - a user object whose __repr__ raises must not break the debugger
         return f"<{type(value).__name__} object; repr() failed: {type(exc).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedError:
+    """An exception the workflow code raised and did not catch (it failed the run), as it was at the raise."""
+
+    type: str
+    """The exception's class name."""
+    message: str
+    """Its text."""
+    traceback: str
+    """The formatted traceback (user frames and wfkit's)."""
+    frames: tuple[CodeFrame, ...]
+    """The frames from the workflow function down to the raise point, outermost first, with their locals then."""
+
+    @property
+    def where(self) -> CodeFrame | None:
+        """The innermost frame of the workflow's own code (not wfkit's), where to look first."""
+        user = [f for f in self.frames if not f.internal]
+        return user[-1] if user else (self.frames[-1] if self.frames else None)
+
+
+def _code_frame(frame: types.FrameType, lineno: int, limit: int, *, source: bool = True) -> CodeFrame:
+    code = frame.f_code
+    filename = code.co_filename
+    return CodeFrame(
+        function=getattr(code, "co_qualname", code.co_name),
+        filename=filename,
+        lineno=lineno,
+        source=linecache.getline(filename, lineno).strip() if source else "",
+        locals={k: safe_repr(v, limit) for k, v in frame.f_locals.items() if not k.startswith("__")},
+        internal=filename.startswith(_INTERNAL_DIRS),
+    )
+
+
+def frames_of_traceback(exc: BaseException, limit: int = 200) -> RaisedError:
+    """The frames an exception passed through (its traceback keeps them, with their locals at the raise)."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            frames.append(_code_frame(tb.tb_frame, tb.tb_lineno, limit))
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return RaisedError(type(exc).__name__, str(exc), text, tuple(frames))
+
+
+@dataclass(frozen=True, slots=True)
+class LineHit:
+    """The stack when a line breakpoint was first reached during a workflow task."""
+
+    filename: str
+    """The file of the breakpoint."""
+    lineno: int
+    """Its line."""
+    frames: tuple[CodeFrame, ...]
+    """The workflow's frames at that moment, outermost first (the innermost is about to run the line)."""
+
+
+class LineTracer:
+    """Notes the first time workflow code reaches one of the given lines (`sys.settrace`, on this thread only)."""
+
+    def __init__(self, lines: set[tuple[str, int]], limit: int = 200, *, skip: int = 0) -> None:
+        self.lines = lines
+        self.limit = limit
+        self.skip = skip
+        """Hits to pass over first (to stop at the next iteration of a loop in the same workflow task)."""
+        self.hit: LineHit | None = None
+        self._files = {_norm(f) for f, _ in lines}
+
+    def _matches(self, filename: str, lineno: int) -> bool:
+        norm = _norm(filename)
+        return any((f == norm or norm.endswith(os.sep + f)) and n == lineno for f, n in self.lines)
+
+    def _global(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        name = _norm(frame.f_code.co_filename)
+        if self.hit is None and any(name == f or name.endswith(os.sep + f) for f in self._files):
+            return self._local
+        return None
+
+    def _local(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if self.hit is None and event == "line" and self._matches(frame.f_code.co_filename, frame.f_lineno):
+            if self.skip > 0:
+                self.skip -= 1
+                return self._local
+            stack: list[CodeFrame] = []
+            current: types.FrameType | None = frame
+            while current is not None and not current.f_code.co_filename.startswith(_ASYNCIO_DIR):
+                # No source yet: reading a file inside a workflow task would count as the workflow's own I/O.
+                stack.append(_code_frame(current, current.f_lineno, self.limit, source=False))
+                current = current.f_back
+            user = [f for f in reversed(stack)]
+            while user and user[0].internal:  # the replay machinery that called into the workflow
+                user.pop(0)
+            self.hit = LineHit(frame.f_code.co_filename, frame.f_lineno, tuple(user))
+        return self._local if self.hit is None else None
+
+    @contextmanager
+    def tracing(self) -> Iterator[None]:
+        """Trace the code run inside the block (one workflow task)."""
+        previous = sys.gettrace()
+        sys.settrace(self._global)
+        try:
+            yield
+        finally:
+            sys.settrace(previous)
+        if self.hit is not None:
+            frames = tuple(dataclasses.replace(f, source=linecache.getline(f.filename, f.lineno).strip()) for f in self.hit.frames)
+            self.hit = dataclasses.replace(self.hit, frames=frames)
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(path)
 
 
 def _frames_of(coro: Any, limit: int) -> list[CodeFrame]:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime
+import inspect
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wfkit._definitions import WorkflowDefinition
+from wfkit._history._commands import Command
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._payload import JsonConverter, PayloadConverter
 from wfkit._history._state import ActivityState, RecordedActivation, RunState, split_activations
 from wfkit._html import escape, frames_html, locals_html, pending_html
-from wfkit._replay._inspect import TaskStack, safe_repr, task_stacks
+from wfkit._replay._inspect import LineHit, LineTracer, RaisedError, TaskStack, frames_of_traceback, safe_repr, task_stacks
 from wfkit._runtime._driver import check_commands, instance_for_history
-from wfkit._runtime._instance import WorkflowInstance
-from wfkit.errors import NondeterminismError, NondeterministicCallError
+from wfkit._runtime._instance import ContinueAsNewRequest, WorkflowInstance
+from wfkit.errors import ArgumentError, NondeterminismError, NondeterministicCallError
 
 __all__ = ["PendingWork", "ReplaySession", "ReplaySnapshot", "stop_at"]
 
@@ -60,6 +63,10 @@ class ReplaySnapshot:
     """The nondeterminism found while replaying, if the code diverged from the history."""
     error_event_id: int | None = None
     """The event at which the code diverged; the session cannot step past it."""
+    exception: RaisedError | None = None
+    """What the workflow code raised and did not catch, with the frames and locals at the raise (once it has)."""
+    line_hit: LineHit | None = None
+    """The line breakpoint this workflow task reached first, with the stack at that moment (see `add_breakpoint(line=)`)."""
 
     @property
     def applied(self) -> tuple[Event, ...]:
@@ -71,10 +78,31 @@ class ReplaySnapshot:
         """True at the last event the session can reach."""
         return self.position == (self.error_event_id if self.error_event_id is not None else len(self.events))
 
+    @property
+    def shown_tasks(self) -> tuple[TaskStack, ...]:
+        """The stacks to show: at a raise, the frames it passed through; at a line breakpoint, the stack there first."""
+        if self.exception is not None:
+            return (TaskStack("workflow (raised)", self.exception.frames, f"nothing: it raised {self.exception.type}", True),)
+        if self.line_hit is not None:
+            return (TaskStack(f"at line {self.line_hit.lineno}", self.line_hit.frames, "the line to run next (a line breakpoint)", True), *self.tasks)
+        return self.tasks
+
+    @property
+    def current_line(self) -> tuple[str, int] | None:
+        """(file, line) of the workflow code here: the raise point, the line breakpoint, or where the main task waits."""
+        for task in self.shown_tasks:
+            user = [f for f in task.frames if not f.internal]
+            if user:
+                return user[-1].filename, user[-1].lineno
+        return None
+
     def _repr_html_(self) -> str:
         where = f"event {self.position}: {escape(self.event.describe())}" if self.event else "before the first event"
         error = f"<div class='wfkit-err'>{escape(self.error)}</div>" if self.error else ""
-        return f"<div><b>{where}</b></div>{error}{frames_html(self.tasks)}{locals_html(self.tasks)}{pending_html(self.pending, self.received)}"
+        if self.exception is not None:
+            error += f"<div class='wfkit-err'>raised {escape(self.exception.type)}: {escape(self.exception.message)}</div>"
+        tasks = self.shown_tasks
+        return f"<div><b>{where}</b></div>{error}{frames_html(tasks)}{locals_html(tasks)}{pending_html(self.pending, self.received)}"
 
     def __repr__(self) -> str:
         where = f"event {self.position} {self.event.describe()}" if self.event else "start"
@@ -154,6 +182,10 @@ class ReplaySession:
         self._definition = self._find_definition(list(workflows))
         self._tasks: list[RecordedActivation] = list(split_activations(self._events))
         self._breakpoints: list[Predicate] = []
+        self._lines: set[tuple[str, int]] = set()
+        self._skip: tuple[int, int] | None = None
+        """(workflow task, hits to pass over) while replaying a task again for its next line hit."""
+        self._hits_passed = 0
         self._error: NondeterminismError | NondeterministicCallError | None = None
         self._reset()
 
@@ -187,17 +219,51 @@ class ReplaySession:
         self._advance_to(target)
         return self.snapshot()
 
-    def run_to(self, predicate: Predicate | None = None) -> ReplaySnapshot:
-        """Step forward until an event satisfies `predicate` (see `stop_at`) or a breakpoint, or the end."""
+    def run_to(self, predicate: Predicate | None = None, *, break_on_exception: bool = True) -> ReplaySnapshot:
+        """Step forward until an event satisfies `predicate` (see `stop_at`), a breakpoint, or the end.
+
+        With `break_on_exception` (the default) it also stops at the workflow task in which the
+        workflow code raised an exception it did not catch: `snapshot().exception` then holds the
+        frames and their locals at the raise point. It stops at the workflow task in which a line
+        breakpoint was reached, too (`snapshot().line_hit`).
+        """
+        if self._line_hit_at is not None and self._line_hit_at == self._position and self._next_hit_in_same_task():
+            return self.snapshot()
         while self._position < self.limit:
             self._advance_to(self._position + 1)
             event = self._events[self._position - 1]
             if (predicate is not None and predicate(event)) or any(bp(event) for bp in self._breakpoints):
                 break
+            if self._line_hit_at == self._position or (break_on_exception and self._raised_at == self._position):
+                break
         return self.snapshot()
 
-    def add_breakpoint(self, *, event_type: EventType | str | None = None, activity: str | None = None) -> None:
-        """Make `run_to` stop at events of this type and/or concerning this activity type."""
+    def _next_hit_in_same_task(self) -> bool:
+        """Stopped at a line breakpoint: replay this workflow task again, to the next time a breakpoint line runs."""
+        position, skip = self._position, self._hits_passed + 1
+        self._reset()
+        self._advance_to(position - 1)
+        self._skip = (position, skip)
+        self._advance_to(position)
+        self._skip = None
+        if self._line_hit_at == position:
+            self._hits_passed = skip
+            return True
+        return False
+
+    def add_breakpoint(
+        self, *, event_type: EventType | str | None = None, activity: str | None = None, line: int | None = None, file: str | None = None
+    ) -> None:
+        """Make `run_to` stop at events of this type and/or concerning this activity type, or where the code reaches a line.
+
+        `line` (with `file`, a path or its last parts, default: the workflow function's file) stops
+        `run_to` after the first workflow task whose code runs that line; `snapshot().line_hit` holds
+        the stack and locals as they were just before the line ran.
+        """
+        if line is not None:
+            self._lines.add((os.path.normpath(file or self._default_file()), int(line)))
+            self._reset_keeping_position()
+            return
         wanted_type = EventType(event_type) if event_type is not None else None
 
         def hit(event: Event) -> bool:
@@ -207,9 +273,32 @@ class ReplaySession:
 
         self._breakpoints.append(hit)
 
+    def remove_breakpoint(self, *, line: int, file: str | None = None) -> None:
+        """Remove a line breakpoint."""
+        self._lines.discard((os.path.normpath(file or self._default_file()), int(line)))
+        self._reset_keeping_position()
+
+    @property
+    def line_breakpoints(self) -> list[tuple[str, int]]:
+        """The line breakpoints, as (file, line)."""
+        return sorted(self._lines)
+
     def clear_breakpoints(self) -> None:
-        """Remove every breakpoint."""
+        """Remove every breakpoint (events and lines)."""
         self._breakpoints.clear()
+        if self._lines:
+            self._lines.clear()
+            self._reset_keeping_position()
+
+    def _default_file(self) -> str:
+        if self._definition is None:
+            raise ArgumentError("a line breakpoint needs file=... when the session has no workflow code")
+        return inspect.getsourcefile(self._definition.fn) or self._definition.fn.__code__.co_filename
+
+    def _reset_keeping_position(self) -> None:
+        position = self._position
+        self._reset()
+        self._advance_to(position)
 
     #### Looking ####
 
@@ -236,10 +325,22 @@ class ReplaySession:
             finished=instance.done if instance is not None else self._state.closed,
             error=str(error) if error is not None else None,
             error_event_id=error.event_id if error is not None else None,
+            exception=self._raised if self._raised_at is not None and self._raised_at <= self._position else None,
+            line_hit=self._line_hit if self._line_hit_at == self._position else None,
         )
 
     frame = snapshot
     """Alias of `snapshot()`."""
+
+    def source(self) -> tuple[str, int, list[str]] | None:
+        """The workflow function's source: (file, first line number, lines); None without code or readable source."""
+        if self._definition is None:
+            return None
+        try:
+            lines, first = inspect.getsourcelines(self._definition.fn)
+        except (OSError, TypeError):
+            return None
+        return self._default_file(), first, [line.rstrip("\n") for line in lines]
 
     #### Internals ####
 
@@ -254,6 +355,12 @@ class ReplaySession:
         self._state = RunState()
         self._received: list[tuple[str, str]] = []
         self._instance: WorkflowInstance | None = None
+        self._raised: RaisedError | None = None
+        self._raised_at: int | None = None
+        self._line_hit: LineHit | None = None
+        self._line_hit_at: int | None = None
+        self._hits_passed = 0
+        self._skip = None
         if self._definition is not None:  # found by the start event's workflow type, so the history starts with one
             workflow_id = str(self._events[0].attributes.get("workflow_id") or self.history.workflow_id)
             self._instance = instance_for_history(
@@ -279,7 +386,7 @@ class ReplaySession:
                 continue  # a failed workflow task: its jobs were carried into a later one
             assert self._instance is not None
             try:
-                commands = self._instance.activate(recorded.activation)
+                commands = self._activate(recorded, started.event_id)
             except NondeterministicCallError as exc:
                 # The code called the clock, random or I/O here: stop at this workflow task.
                 exc.event_id = started.event_id
@@ -292,6 +399,25 @@ class ReplaySession:
             except NondeterminismError as exc:
                 self._error = exc
                 self._error_seen_at = started.event_id
+
+    def _activate(self, recorded: RecordedActivation, started_id: int) -> list[Command]:
+        """One workflow task; notes an uncaught exception of the workflow code and the first line breakpoint reached."""
+        assert self._instance is not None
+        if self._lines:
+            skip = self._skip[1] if self._skip is not None and self._skip[0] == started_id else 0
+            tracer = LineTracer(self._lines, self._repr_limit, skip=skip)
+            with tracer.tracing():
+                commands = self._instance.activate(recorded.activation)
+            if tracer.hit is not None:
+                self._line_hit, self._line_hit_at, self._hits_passed = tracer.hit, started_id, skip
+        else:
+            commands = self._instance.activate(recorded.activation)
+        main = self._instance.main_task
+        if self._raised is None and main is not None and main.done() and not main.cancelled():
+            exc = main.exception()
+            if exc is not None and not isinstance(exc, ContinueAsNewRequest):
+                self._raised, self._raised_at = frames_of_traceback(exc, self._repr_limit), started_id
+        return commands
 
     def _pending(self) -> list[PendingWork]:
         work = [PendingWork("activity", a.seq, f"{a.activity_type} ({_attempt_state(a)})") for a in self._state.activities.values()]

@@ -47,14 +47,21 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.break_on = w.Dropdown(options=["(choose)"] + [f"event {k}" for k in kinds] + [f"activity {a}" for a in activities], description="break on")
         self.add_break = w.Button(description="add", icon="plus", layout=w.Layout(width="70px"))
         self.breakpoints = w.HTML()
+        self.break_on_exception = w.Checkbox(value=True, description="break on workflow exception", indent=False, layout=w.Layout(width="220px"))
+        self.line_input = w.Text(placeholder="line (or file.py:line)", layout=w.Layout(width="170px"))
+        self.add_line = w.Button(description="break on line", icon="circle", layout=w.Layout(width="130px"))
+        self.source = session.source()
+        self.code = w.Select(options=[], rows=14, layout=w.Layout(width="100%"))
+        self.code.add_class("wfkit-code")
         self.status = w.HTML()
         self.event_list = w.Select(options=[], rows=18, layout=w.Layout(width="440px"))
         self.stack = w.HTML()
         self.locals = w.HTML()
         self.pending = w.HTML()
         self.event = w.HTML()
-        self.tabs = w.Tab(children=[self.stack, self.locals, self.pending, self.event])
-        for index, title in enumerate(("stack", "locals", "pending & received", "event")):
+        code_help = w.HTML("<span style='color:#78909c'>click a line to set or clear a breakpoint there (●); ▶ marks where the code is</span>")
+        self.tabs = w.Tab(children=[self.stack, self.locals, self.pending, self.event, w.VBox([code_help, self.code])])
+        for index, title in enumerate(("stack", "locals", "pending & received", "event", "code")):
             self.tabs.set_title(index, title)
         self.tabs.layout = w.Layout(width="100%")
         self.timeline: go.FigureWidget | None = go.FigureWidget(timeline(history)) if show_timeline else None
@@ -69,13 +76,17 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.next_failure.on_click(lambda _: self.run_to(stop_at.failure()))
         self.to_breakpoint.on_click(lambda _: self.run_to(None))
         self.add_break.on_click(lambda _: self._add_breakpoint())
+        self.add_line.on_click(lambda _: self._add_line_breakpoint())
+        self.code.observe(self._on_code_click, names="value")
         self.slider.observe(self._on_slider, names="value")
         self.event_list.observe(self._on_pick, names="value")
 
         controls = w.HBox([self.first, self.back, self.forward, self.last, self.slider])
-        runs = w.HBox([self.next_activity, self.next_failure, self.to_breakpoint, self.break_on, self.add_break, self.breakpoints])
+        runs = w.HBox([self.next_activity, self.next_failure, self.to_breakpoint, self.break_on, self.add_break])
+        lines = w.HBox([self.break_on_exception, self.line_input, self.add_line, self.breakpoints])
         body = w.HBox([self.event_list, self.tabs])
-        children: list[w.Widget] = [controls, runs, self.status, body]
+        style = w.HTML("<style>.wfkit-code select{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}</style>")
+        children: list[w.Widget] = [controls, runs, lines, self.status, body, style]
         children += [fig for fig in (self.timeline, self.graph) if fig is not None]
         super().__init__(children)
         self.render()
@@ -88,9 +99,38 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.render()
 
     def run_to(self, predicate: Any) -> None:
-        """Run forward to the next event matching `predicate` (or a breakpoint) and re-render."""
-        self.session.run_to(predicate)
+        """Run forward to the next event matching `predicate` (or a breakpoint, or a workflow exception) and re-render."""
+        self.session.run_to(predicate, break_on_exception=self.break_on_exception.value)
         self.render()
+
+    def toggle_line(self, line: int, file: str | None = None) -> None:
+        """Set a line breakpoint there, or clear the one that is set."""
+        where = (file or (self.source[0] if self.source else "")).rsplit("/", 1)[-1]
+        if any(f.endswith(where) and n == line for f, n in self.session.line_breakpoints):
+            self.session.remove_breakpoint(line=line, file=file)
+        else:
+            self.session.add_breakpoint(line=line, file=file)
+        self._show_breakpoints()
+        self.render()
+
+    def _add_line_breakpoint(self) -> None:
+        text = self.line_input.value.strip()
+        file, _, number = text.rpartition(":")
+        if not number.isdigit():
+            self.status.value = f"<div style='color:#b71c1c'>break on line: expected a line number or file.py:line, got {html.escape(text)!r}</div>"
+            return
+        try:
+            self.toggle_line(int(number), file or None)
+        except ValueError as exc:  # ArgumentError: no code and no file
+            self.status.value = f"<div style='color:#b71c1c'>{html.escape(str(exc))}</div>"
+
+    def _on_code_click(self, change: dict[str, Any]) -> None:
+        if not self._rendering and change["new"] is not None:
+            self.toggle_line(int(change["new"]))
+
+    def _show_breakpoints(self) -> None:
+        labels = [*getattr(self, "_break_labels", []), *(f"line {f.rsplit('/', 1)[-1]}:{n}" for f, n in self.session.line_breakpoints)]
+        self.breakpoints.value = "breakpoints: " + ", ".join(html.escape(b) for b in labels) if labels else ""
 
     def _add_breakpoint(self) -> None:
         choice = str(self.break_on.value)
@@ -101,7 +141,7 @@ class Debugger(w.VBox):  # type: ignore[misc]
         else:
             return
         self._break_labels = [*getattr(self, "_break_labels", []), choice]
-        self.breakpoints.value = "breakpoints: " + ", ".join(html.escape(b) for b in self._break_labels)
+        self._show_breakpoints()
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         if not self._rendering:
@@ -131,15 +171,40 @@ class Debugger(w.VBox):  # type: ignore[misc]
         state = " · finished" if snap.finished else ""
         code = "" if snap.has_code else " · <i>no workflow code: events only</i>"
         error = f"<div style='color:#b71c1c;font-weight:bold'>{html.escape(snap.error)}</div>" if snap.error else ""
+        if snap.exception is not None:
+            at = snap.exception.where
+            line = f" at line {at.lineno}: <code>{html.escape(at.source)}</code>" if at else ""
+            raised = f"{html.escape(snap.exception.type)}: {html.escape(snap.exception.message)}"
+            error += f"<div style='color:#b71c1c;font-weight:bold'>the workflow code raised {raised}{line}</div>"
+        if snap.line_hit is not None:
+            error += f"<div style='color:#1565c0;font-weight:bold'>stopped at line breakpoint {snap.line_hit.lineno} (the line has not run yet)</div>"
         self.status.value = f"<div>{where}{state}{code}</div>{error}"
-        self.stack.value = frames_html(snap.tasks)
-        self.locals.value = locals_html(snap.tasks)
+        tasks = snap.shown_tasks
+        self.stack.value = frames_html(tasks)
+        self.locals.value = locals_html(tasks)
+        self._render_code(snap.current_line)
         self.pending.value = pending_html(snap.pending, snap.received)
         self.event.value = attributes_html(snap.event.attributes) if snap.event else ""
         self.back.disabled = self.first.disabled = position == 0
         self.forward.disabled = self.last.disabled = snap.at_end
         self._move_cursor(snap.event.event_time if snap.event else None)
         self._recolor_graph(position)
+
+    def _render_code(self, current: tuple[str, int] | None) -> None:
+        """The workflow's source, ● on breakpoint lines, ▶ on the current line (the list scrolls to it)."""
+        if self.source is None:
+            self.code.options = [("(the workflow's source is not available)", None)]
+            return
+        file, first, lines = self.source
+        marks = {n for f, n in self.session.line_breakpoints if file.endswith(f.rsplit("/", 1)[-1])}
+        here = current[1] if current is not None and current[0] == file else None
+        options = [(f"{'▶' if n == here else ' '}{'●' if n in marks else ' '} {n:>4}  {text}", n) for n, text in enumerate(lines, start=first)]
+        self._rendering = True
+        try:
+            self.code.options = options
+            self.code.value = here if here is not None else None
+        finally:
+            self._rendering = False
 
     def _move_cursor(self, when: float | None) -> None:
         if self.timeline is None:
