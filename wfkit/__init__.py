@@ -44,6 +44,7 @@ from wfkit._schedules._describe import ScheduleDescription
 from wfkit._sync import purge_histories, run
 from wfkit._version import __version__
 from wfkit._workflow_api import (
+    cancel_external,
     continue_as_new,
     execute_activity,
     execute_child,
@@ -54,6 +55,7 @@ from wfkit._workflow_api import (
     set_query_handler,
     set_update_handler,
     side_effect,
+    signal_external,
     sleep,
     uuid4,
     wait_condition,
@@ -67,6 +69,7 @@ from wfkit.errors import (
     ConfigurationError,
     DefinitionError,
     EngineClosedError,
+    ExternalWorkflowError,
     HistoryFormatError,
     NondeterminismError,
     NondeterministicCallError,
@@ -106,6 +109,7 @@ __all__ = [
     "EngineClosedError",
     "EngineHealth",
     "Event",
+    "ExternalWorkflowError",
     "EventType",
     "FakeClock",
     "Histories",
@@ -152,6 +156,7 @@ __all__ = [
     "activity",
     "activity_graph",
     "activity_info",
+    "cancel_external",
     "continue_as_new",
     "execute_activity",
     "execute_child",
@@ -168,6 +173,7 @@ __all__ = [
     "set_query_handler",
     "set_update_handler",
     "side_effect",
+    "signal_external",
     "sleep",
     "stop_at",
     "uuid4",

@@ -402,7 +402,37 @@ _VIEWS_V3 = _edit(
 _V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = ()
 # closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
 _V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = ()
-_VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES)
+
+# ---- external workflows and Nexus operations (issue 12, branch external-nexus) ----
+# `runs` counts the signals and cancel requests a run sent to other workflows;
+# `signals` names the workflow that sent a signal (NULL for one sent through a handle).
+# Each edit keeps its anchor text, so other `_edit`s on the same lines still find theirs.
+_V4_EXTERNAL_CHANGES: tuple[tuple[str, str], ...] = (
+    (
+        "        count(*) FILTER (WHERE event_type = 'StartChildWorkflowExecutionInitiated') AS child_count\n",
+        "        count(*) FILTER (WHERE event_type = 'SignalExternalWorkflowExecutionInitiated') AS external_signal_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'RequestCancelExternalWorkflowExecutionInitiated') AS external_cancel_count,\n"
+        "        count(*) FILTER (WHERE event_type IN ('SignalExternalWorkflowExecutionFailed', 'RequestCancelExternalWorkflowExecutionFailed'))"
+        " AS external_failed_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'StartChildWorkflowExecutionInitiated') AS child_count\n",
+    ),
+    (
+        "    n.child_count,\n",
+        "    n.child_count,\n    n.external_signal_count,\n    n.external_cancel_count,\n    n.external_failed_count,\n",
+    ),
+    (
+        "    SELECT run_id, event_id, event_time, attributes->>'$.signal_name' AS signal_name, attributes->'$.input.data' AS payload\n",
+        "    SELECT run_id, event_id, event_time, attributes->>'$.signal_name' AS signal_name, attributes->'$.input.data' AS payload,\n"
+        "           attributes->>'$.external_workflow_id' AS sender_workflow_id, attributes->>'$.external_run_id' AS sender_run_id\n",
+    ),
+    (
+        "    r.payload,\n",
+        "    r.payload,\n    r.sender_workflow_id,\n    r.sender_run_id,\n",
+    ),
+)
+# ---- end of external workflows and Nexus operations ----
+
+_VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES, *_V4_EXTERNAL_CHANGES)
 
 #: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).
 ANALYTIC_VIEWS = _VIEWS_V4
