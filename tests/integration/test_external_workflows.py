@@ -61,6 +61,18 @@ async def ext_canceller(target: str) -> str:
     return "?"
 
 
+@wfkit.workflow
+async def ext_driver(signal_to: str, cancel_to: str) -> str:
+    """Signals one workflow, cancels another, then signals one that does not exist (the dev-server test runs it too)."""
+    await wfkit.signal_external(signal_to, "row", 7)
+    await wfkit.cancel_external(cancel_to)
+    try:
+        await wfkit.signal_external(f"{signal_to}-missing", "row", 1)
+    except wfkit.ExternalWorkflowError as exc:
+        return exc.cause_type
+    return "delivered"
+
+
 def _types(history: wfkit.History) -> list[str]:
     return [e.event_type.value for e in history]
 
