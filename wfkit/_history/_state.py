@@ -81,6 +81,8 @@ COMMAND_EVENTS = frozenset(
         E.StartChildWorkflowExecutionInitiated,
         E.SignalExternalWorkflowExecutionInitiated,
         E.RequestCancelExternalWorkflowExecutionInitiated,
+        E.NexusOperationScheduled,  # commands of imported histories only: wfkit's engine runs no Nexus operations
+        E.NexusOperationCancelRequested,
         E.MarkerRecorded,
         E.WorkflowExecutionCompleted,
         E.WorkflowExecutionFailed,
