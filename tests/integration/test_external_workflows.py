@@ -232,3 +232,26 @@ async def test_more_than_one_signal_argument_is_refused_before_anything_is_recor
     assert "SignalExternalWorkflowExecutionInitiated" not in _types(engine.history("ext-two-args"))
     with pytest.raises(wfkit.NotInWorkflowError):
         await wfkit.signal_external("ext-anyone", "row")
+
+
+async def test_histories_with_external_requests_export_as_temporal_json(engine: wfkit.Engine, tmp_path: Path) -> None:
+    from temporalio.client import WorkflowHistory
+
+    import wfkit.temporal
+
+    target = await engine.start(ext_sleeper, id="ext-export-sleeper")
+    canceller = await engine.start(ext_canceller, "ext-export-sleeper", id="ext-export-canceller")
+    await canceller.result()
+    await target.result()
+    collector = await engine.start(ext_collector, 1, id="ext-export-collector")
+    await (await engine.start(ext_producer, "ext-export-collector", [5], id="ext-export-producer")).result()
+    await collector.result()
+    for workflow_id in ("ext-export-sleeper", "ext-export-canceller", "ext-export-collector", "ext-export-producer"):
+        history = engine.history(workflow_id)
+        path = wfkit.temporal.export_history(history, tmp_path / f"{workflow_id}.json")
+        parsed = WorkflowHistory.from_json(workflow_id, path.read_text())  # temporalio reads it
+        assert len(parsed.events) == len(history)
+        back = wfkit.temporal.load_history(path)
+        assert _types(back) == _types(history)
+        sent = [e for e in back if e.event_type is E.WorkflowExecutionSignaled or e.event_type is E.WorkflowExecutionCancelRequested]
+        assert all(e.attributes.get("external_workflow_id", "").startswith("ext-export-") for e in sent)
