@@ -122,7 +122,7 @@ async def test_a_missing_target_is_a_failure_event_and_an_error_in_the_workflow(
     done = await engine.start(ext_collector, 0, id="ext-closed")
     await done.result()
     handle = await engine.start(ext_lost_sender, "ext-closed", id="ext-lost")
-    assert await handle.result() == "ExternalWorkflowExecutionNotFound: workflow 'ext-closed' is not open: ExternalWorkflowExecutionNotFound"
+    assert await handle.result() == "ExternalWorkflowExecutionNotFound: workflow 'ext-closed' is not open"
     history = engine.history("ext-lost")
     failed = [e for e in history if e.event_type is E.SignalExternalWorkflowExecutionFailed]
     assert len(failed) == 1
@@ -255,3 +255,17 @@ async def test_histories_with_external_requests_export_as_temporal_json(engine: 
         assert _types(back) == _types(history)
         sent = [e for e in back if e.event_type is E.WorkflowExecutionSignaled or e.event_type is E.WorkflowExecutionCancelRequested]
         assert all(e.attributes.get("external_workflow_id", "").startswith("ext-export-") for e in sent)
+
+
+async def test_a_fork_never_starts_between_a_request_and_its_delivery(engine: wfkit.Engine) -> None:
+    collector = await engine.start(ext_collector, 3, id="ext-fork-target")
+    producer = await engine.start(ext_producer, "ext-fork-target", [1, 2], id="ext-fork-producer")
+    assert await producer.result() == 2
+    history = engine.history("ext-fork-producer")
+    second = [e for e in history if e.event_type is E.SignalExternalWorkflowExecutionInitiated][1]
+    with pytest.warns(RuntimeWarning, match="not a resume point"):
+        fork = await engine.fork(producer.run_id, at_event=second.event_id)
+    assert await fork.result() == 2  # the fork sends the second signal itself, and sees it delivered
+    assert await collector.result() == [1, 2, 2]
+    forked = _types(engine.history(run_id=fork.run_id))
+    assert forked.count("SignalExternalWorkflowExecutionInitiated") == forked.count("ExternalWorkflowExecutionSignaled") == 2

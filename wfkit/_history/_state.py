@@ -243,7 +243,7 @@ def _external_failed(attrs: dict[str, Any]) -> Job | None:
         return None
     cause = str(attrs.get("cause") or "ExternalWorkflowExecutionNotFound")
     target = attrs.get("workflow_id") or "?"
-    message = f"workflow {target!r}" + (f" (run {attrs['run_id']})" if attrs.get("run_id") else "") + f" is not open: {cause}"
+    message = f"workflow {target!r}" + (f" (run {attrs['run_id']})" if attrs.get("run_id") else "") + " is not open"
     return ResolveExternal(int(seq), "failed", {"type": cause, "message": message, "stack": "", "non_retryable": True})
 
 

@@ -94,7 +94,8 @@ def _external_error(what: str, workflow_id: str, error: BaseException) -> Extern
     """Temporal's failure of a signal or cancel to another workflow as the error the embedded engine raises."""
     failure = _failure_of(error)
     failure["type"] = "ExternalWorkflowExecutionNotFound"
-    failure["message"] = f"workflow {workflow_id!r} is not open: {failure.get('message', '')}"
+    failure["message"] = f"workflow {workflow_id!r} is not open"  # as the embedded engine says it (Temporal's words: failure["temporal_message"])
+    failure["temporal_message"] = str(getattr(error, "message", "") or error)
     return ExternalWorkflowError(f"{what} failed: {failure['message']}", failure)
 
 
