@@ -343,7 +343,7 @@ def test_the_real_nexus_histories_are_found() -> None:
     ]
 
 
-async def test_nexus_operations_are_counted_in_the_views(engine: wfkit.Engine) -> None:
+async def test_nexus_operations_are_counted_in_the_views(engine: wfkit.Engine, tmp_path: Path) -> None:
     report = await engine.import_temporal(NEXUS_FILES, progress=False)
     assert report.ok
     scheduled = {p.stem: json.dumps(json.loads(p.read_text())).count("EVENT_TYPE_NEXUS_OPERATION_SCHEDULED") for p in NEXUS_FILES}
@@ -364,6 +364,10 @@ async def test_nexus_operations_are_counted_in_the_views(engine: wfkit.Engine) -
     assert durations == [(3,)]
     # They stay out of the activity views: those count activities only.
     assert engine.sql("SELECT count(*) FROM activities").fetchall() == [(0,)]
+    engine.histories.report(by_file["nexus-cancel-after-start"], tmp_path / "nexus.html")
+    page = (tmp_path / "nexus.html").read_text()
+    assert "<th>Nexus operations</th><td>1</td>" in page
+    assert "signals sent" not in page  # counts a run does not have stay out of its summary
 
 
 @pytest.mark.parametrize("path", NEXUS_FILES, ids=lambda p: p.stem)
