@@ -269,3 +269,20 @@ async def test_a_fork_never_starts_between_a_request_and_its_delivery(engine: wf
     assert await collector.result() == [1, 2, 2]
     forked = _types(engine.history(run_id=fork.run_id))
     assert forked.count("SignalExternalWorkflowExecutionInitiated") == forked.count("ExternalWorkflowExecutionSignaled") == 2
+
+
+@wfkit.workflow
+async def ext_fire_and_forget(target: str) -> str:
+    sending = asyncio.ensure_future(wfkit.signal_external(target, "row", 9))
+    await asyncio.sleep(0)  # the signal's task issues its command, then the workflow returns without waiting
+    return "done" if not sending.done() else "waited"
+
+
+async def test_a_sender_that_returns_without_waiting_still_sends(engine: wfkit.Engine) -> None:
+    collector = await engine.start(ext_collector, 1, id="ext-forget-target")
+    sender = await engine.start(ext_fire_and_forget, "ext-forget-target", id="ext-forget")
+    assert await sender.result() == "done"
+    assert await collector.result() == [9]
+    types = _types(engine.history("ext-forget"))
+    assert types[-2:] == ["SignalExternalWorkflowExecutionInitiated", "WorkflowExecutionCompleted"]  # closed: no outcome recorded
+    assert wfkit.Replayer(workflows=[ext_fire_and_forget]).replay(engine.history("ext-forget")).result == "done"

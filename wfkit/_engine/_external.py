@@ -54,34 +54,45 @@ class ExternalRequests:
                 self.deliver(sender, pending.initiated, recovering=True)
 
     def deliver(self, sender: LiveRun, initiated: Event, *, recovering: bool = False) -> None:
-        """Carry out one request: the target's event (unless it already has it), then the sender's outcome.
+        """Carry out one request: the target's event, then the sender's outcome.
 
-        A sender that closed in the same workflow task (it did not wait for the delivery) still sends; its
-        history, closed, gets no outcome.
+        `recovering`: the request may have reached its target before a restart; the target's history
+        is searched for its request id first (only then: a live delivery happens once, after commit).
+        A sender that closed in the same workflow task (it did not wait for the delivery) still sends;
+        its history, closed, gets no outcome.
         """
         if self._ledger.shutting_down:
             return  # the sender's history keeps the request open: the next Engine.open delivers it
         fault("external_delivery")
         attrs = initiated.attributes
-        delivered, failed = EXTERNAL_OUTCOMES[initiated.event_type]
         target = self._target(str(attrs.get("workflow_id") or ""), attrs.get("run_id"))
+        if target is not None and not (recovering and self._has_request(target.events, sender, initiated)):
+            self._to_target(sender, initiated, target)
+        if sender.state.closed or not self._ledger.is_live(sender):
+            return
+        reached = target is not None or (recovering and self._reached_closed_run(sender, initiated))
+        self._record_outcome(sender, initiated, target, reached)
+
+    def _record_outcome(self, sender: LiveRun, initiated: Event, target: LiveRun | None, reached: bool) -> None:
+        """`ExternalWorkflowExecutionSignaled` / `CancelRequested` if the request `reached` its target, else its `...Failed`."""
+        attrs = initiated.attributes
+        delivered, failed = EXTERNAL_OUTCOMES[initiated.event_type]
         outcome: dict[str, Any] = {
             "external_id": attrs.get("external_id"),
             "initiated_event_id": initiated.event_id,
             "workflow_id": attrs.get("workflow_id"),
             "run_id": target.run_id if target is not None else attrs.get("run_id"),
         }
-        if target is not None:
-            self._to_target(sender, initiated, target)
-        if sender.state.closed or not self._ledger.is_live(sender):
-            return
-        if target is None and recovering and self._reached_closed_run(sender, initiated):
-            self._writer.record(sender, delivered, outcome)  # it got the request, then closed: delivered all the same
-        elif target is None:
-            self._writer.record(sender, failed, {**outcome, "cause": NOT_FOUND})
-        else:
+        if reached:
             self._writer.record(sender, delivered, outcome)
+        else:
+            self._writer.record(sender, failed, {**outcome, "cause": NOT_FOUND})
         self._ledger.mark_dirty(sender)
+
+    @staticmethod
+    def _has_request(events: Iterable[Event], sender: LiveRun, initiated: Event) -> bool:
+        rid = request_id(sender.run_id, initiated.event_id)
+        return any(event.attributes.get("request_id") == rid for event in events)
 
     def _target(self, workflow_id: str, run_id: str | None) -> LiveRun | None:
         target = self._ledger.by_workflow_id.get(workflow_id)
@@ -93,15 +104,11 @@ class ExternalRequests:
         """After a restart: did the request reach a run of the target that has closed since (read from the store)?"""
         attrs = initiated.attributes
         row = self._writer.store.latest_run(str(attrs.get("workflow_id") or "")) if not attrs.get("run_id") else {"run_id": attrs["run_id"]}
-        if row is None:
-            return False
-        rid = request_id(sender.run_id, initiated.event_id)
-        return any(event.attributes.get("request_id") == rid for event in self._writer.store.load_events(str(row["run_id"])))
+        return row is not None and self._has_request(self._writer.store.load_events(str(row["run_id"])), sender, initiated)
 
     def _to_target(self, sender: LiveRun, initiated: Event, target: LiveRun) -> None:
+        """The target's `WorkflowExecutionSignaled` / `WorkflowExecutionCancelRequested`, naming the sender."""
         rid = request_id(sender.run_id, initiated.event_id)
-        if any(event.attributes.get("request_id") == rid for event in reversed(target.events)):
-            return  # delivered before a restart: only the sender's outcome was missing
         attrs = initiated.attributes
         sender_info = {"external_workflow_id": sender.workflow_id, "external_run_id": sender.run_id, "external_initiated_event_id": initiated.event_id}
         if initiated.event_type is E.SignalExternalWorkflowExecutionInitiated:
