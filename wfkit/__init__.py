@@ -44,6 +44,7 @@ from wfkit._schedules._describe import ScheduleDescription
 from wfkit._sync import purge_histories, run
 from wfkit._version import __version__
 from wfkit._workflow_api import (
+    cancel_external,
     continue_as_new,
     execute_activity,
     execute_child,
@@ -54,6 +55,7 @@ from wfkit._workflow_api import (
     set_query_handler,
     set_update_handler,
     side_effect,
+    signal_external,
     sleep,
     upsert_memo,
     upsert_search_attributes,
@@ -69,6 +71,7 @@ from wfkit.errors import (
     ConfigurationError,
     DefinitionError,
     EngineClosedError,
+    ExternalWorkflowError,
     HistoryFormatError,
     NondeterminismError,
     NondeterministicCallError,
@@ -108,6 +111,7 @@ __all__ = [
     "EngineClosedError",
     "EngineHealth",
     "Event",
+    "ExternalWorkflowError",
     "EventType",
     "FakeClock",
     "Histories",
@@ -154,6 +158,7 @@ __all__ = [
     "activity",
     "activity_graph",
     "activity_info",
+    "cancel_external",
     "continue_as_new",
     "execute_activity",
     "execute_child",
@@ -172,6 +177,7 @@ __all__ = [
     "upsert_memo",
     "upsert_search_attributes",
     "side_effect",
+    "signal_external",
     "sleep",
     "stop_at",
     "uuid4",

@@ -11,6 +11,7 @@ there, as the notebook's stop button delivers one). Points:
 * `recovery`: while `Engine.open` resumes the runs it found open, after the first one.
 * `fork`: inside `Engine.fork`, after the copied history was queued, before it is committed.
 * `mid_purge`: inside a purge batch's transaction, after its rows were deleted, before COMMIT.
+* `external_delivery`: a signal or cancel request to another workflow is durable, before it is delivered.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import signal
 
 __all__ = ["POINTS", "FaultPlan", "fault"]
 
-POINTS = ("activity_completed", "after_commit", "mid_commit", "recovery", "fork", "mid_purge")
+POINTS = ("activity_completed", "after_commit", "mid_commit", "recovery", "fork", "mid_purge", "external_delivery")
 
 
 class FaultPlan:

@@ -9,7 +9,7 @@ from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._state import split_activations
 
-__all__ = ["activity_graph", "history_dataframe"]
+__all__ = ["NEXUS_EVENTS", "activity_graph", "history_dataframe", "nexus_label"]
 
 E = EventType
 
@@ -26,8 +26,33 @@ _CLOSES = {
 }
 
 
+# Nexus operations (imported Temporal histories): one node per operation, keyed by its NexusOperationScheduled event.
+NEXUS_EVENTS = frozenset(t for t in EventType if t.value.startswith("NexusOperation"))
+_NEXUS_CLOSES = {
+    E.NexusOperationCompleted: "completed",
+    E.NexusOperationFailed: "failed",
+    E.NexusOperationCanceled: "canceled",
+    E.NexusOperationTimedOut: "timed_out",
+}
+_CLOSES.update(_NEXUS_CLOSES)
+
+
+def nexus_label(attrs: dict[str, Any]) -> str:
+    """How a Nexus operation is named in the graph and on the timeline: `endpoint/service/operation`."""
+    return "/".join(str(attrs.get(key) or "?") for key in ("endpoint", "service", "operation"))
+
+
+def _nexus_node(event: Event) -> str | None:
+    if event.event_type is E.NexusOperationScheduled:
+        return f"nexus:{event.event_id}"
+    scheduled = event.attributes.get("scheduled_event_id")
+    return None if scheduled is None else f"nexus:{scheduled}"
+
+
 def _node_of(event: Event) -> str | None:
     attrs = event.attributes
+    if event.event_type in NEXUS_EVENTS:
+        return _nexus_node(event)
     if attrs.get("activity_id") is not None and event.event_type.value.startswith("ActivityTask"):
         return f"activity:{attrs['activity_id']}"
     if attrs.get("timer_id") is not None:
@@ -47,8 +72,9 @@ def activity_graph(history: Any) -> Any:
     """The causal graph of a run as a `networkx.DiGraph`.
 
     Nodes are activity executions (`activity:<id>`, with every attempt folded in), timers
-    (`timer:<id>`), signals (`signal:<event id>`) and child runs (`child:<id>`), with their type,
-    outcome, attempts and times as attributes. An edge A -> B with `kind="causal"` means the
+    (`timer:<id>`), signals (`signal:<event id>`), child runs (`child:<id>`) and, in imported
+    Temporal histories, Nexus operations (`nexus:<scheduled event id>`, labelled
+    `endpoint/service/operation`), with their type, outcome, attempts and times as attributes. An edge A -> B with `kind="causal"` means the
     workflow had received A's result (since it last issued commands) when it scheduled B: a
     `gather` of four extracts followed by a load gives four edges into the load. An edge with
     `kind="data"` means one of B's arguments is A's result (or contains it as an element).
@@ -69,10 +95,16 @@ def activity_graph(history: Any) -> Any:
             graph.add_node(node, kind=kind, label=str(label), outcome="open", attempts=0, scheduled_event_id=event.event_id, scheduled_time=event.event_time)
             if kind == "signal":
                 graph.nodes[node].update(outcome="received", closed_time=event.event_time)
+        if et is E.NexusOperationScheduled:
+            graph.add_node(
+                node, kind="nexus", label=nexus_label(attrs), outcome="open", attempts=0, scheduled_event_id=event.event_id, scheduled_time=event.event_time
+            )
         if node not in graph:
             continue
         data = graph.nodes[node]
-        if et is E.ActivityTaskStarted:
+        if et is E.NexusOperationStarted:
+            data.setdefault("started_time", event.event_time)
+        elif et is E.ActivityTaskStarted:
             data["attempts"] = max(data["attempts"], int(attrs.get("attempt") or 0))
             data.setdefault("started_time", event.event_time)
         elif et in _CLOSES and not event.is_retrying_attempt:
@@ -88,8 +120,13 @@ def activity_graph(history: Any) -> Any:
 
 def _add_causal_edges(graph: Any, hist: History) -> None:
     received: list[str] = []
+    nexus_done = [e for e in hist.events if e.event_type in _NEXUS_CLOSES]  # no workflow job in wfkit: placed by event id
     for task in split_activations(hist.events):
         received += [n for n in map(_node_of, task.job_events) if n is not None and n in graph]
+        while nexus_done and nexus_done[0].event_id < task.started_event.event_id:
+            node = _node_of(nexus_done.pop(0))
+            if node is not None and node in graph:
+                received.append(node)
         created = [
             n
             for n in map(_node_of, task.commands)

@@ -10,8 +10,10 @@ from typing import Any, NoReturn, TypeVar
 
 from wfkit._definitions import ActivityDefinition, RetryPolicy, WorkflowDefinition
 from wfkit._runtime._context import WorkflowInfo, _Runtime
+from wfkit.errors import ArgumentError
 
 __all__ = [
+    "cancel_external",
     "continue_as_new",
     "execute_activity",
     "execute_child",
@@ -24,6 +26,7 @@ __all__ = [
     "upsert_memo",
     "upsert_search_attributes",
     "side_effect",
+    "signal_external",
     "sleep",
     "uuid4",
     "wait_condition",
@@ -196,3 +199,41 @@ async def execute_child(workflow: WorkflowDefinition[Any, T], *args: Any, id: st
     runtime = _Runtime.current("execute_child")
     positional = workflow.bind(args, {})
     return await runtime.workflow_execute_child(workflow, positional, id)  # type: ignore[no-any-return]
+
+
+async def signal_external(workflow_id: str, name: str, *args: Any, run_id: str | None = None) -> None:
+    """Signal another workflow: its `wfkit.wait_signal(name)` returns the argument (None without one).
+
+    Returns once the signal is delivered, durably, as in Temporal: the history records
+    `SignalExternalWorkflowExecutionInitiated`, then `ExternalWorkflowExecutionSignaled`, and the
+    target's `WorkflowExecutionSignaled` names this run as its sender. A restart in between delivers
+    it exactly once. `run_id` picks one run of `workflow_id` (default: its open run).
+
+    Raises:
+        ExternalWorkflowError: no open run has that workflow id (`SignalExternalWorkflowExecutionFailed`).
+        ArgumentError: more than one argument (a wfkit signal carries one value: pass a list or dict).
+
+    ```python
+    @wfkit.workflow
+    async def loader(day: str) -> int:
+        rows = await load_partition(day)
+        await wfkit.signal_external("nightly-report", "partition_loaded", {"day": day, "rows": rows})
+        return rows
+    ```
+    """
+    if len(args) > 1:
+        raise ArgumentError(f"signal_external({workflow_id!r}, {name!r}, ...) takes one signal argument, got {len(args)}: pass a list or a dict")
+    await _Runtime.current("signal_external").workflow_signal_external(workflow_id, run_id, name, args)
+
+
+async def cancel_external(workflow_id: str, run_id: str | None = None) -> None:
+    """Ask another workflow to cancel, as `handle.cancel()` does: `CancelledError` is raised inside it.
+
+    Returns once the request is delivered: the history records
+    `RequestCancelExternalWorkflowExecutionInitiated`, then `ExternalWorkflowExecutionCancelRequested`,
+    and the target gets `WorkflowExecutionCancelRequested`. `run_id` picks one run (default: its open run).
+
+    Raises:
+        ExternalWorkflowError: no open run has that workflow id (`RequestCancelExternalWorkflowExecutionFailed`).
+    """
+    await _Runtime.current("cancel_external").workflow_cancel_external(workflow_id, run_id)

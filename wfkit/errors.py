@@ -17,6 +17,7 @@ Every error derives from `WfkitError`:
     * `WorkflowNotFoundError` — no run has the given workflow or run id.
     * `ActivityError` — an activity failed for good (raised inside the workflow that called it).
     * `ChildWorkflowError` — a child workflow failed (raised inside its parent).
+    * `ExternalWorkflowError` — `wfkit.signal_external` / `cancel_external` found no open run to deliver to.
     * `WorkflowFailedError` — `handle.result()` of a run that failed, was cancelled or terminated.
     * `ApplicationError` — raised by user code to control retries (`non_retryable=True`).
     * `StoreError` — the history database cannot be used.
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "EngineClosedError",
+    "ExternalWorkflowError",
     "HistoryFormatError",
     "NondeterminismError",
     "NondeterministicCallError",
@@ -239,6 +241,14 @@ class ActivityError(_FailureCarrierError):
 
 class ChildWorkflowError(_FailureCarrierError):
     """Raised inside a workflow when a child workflow it awaited failed or was cancelled."""
+
+
+class ExternalWorkflowError(_FailureCarrierError):
+    """Raised inside a workflow by `wfkit.signal_external` / `wfkit.cancel_external` when the target has no open run.
+
+    History records it as `SignalExternalWorkflowExecutionFailed` (or `RequestCancelExternalWorkflowExecutionFailed`);
+    `cause_type` is the cause Temporal names, `ExternalWorkflowExecutionNotFound`.
+    """
 
 
 class WorkflowFailedError(_FailureCarrierError):

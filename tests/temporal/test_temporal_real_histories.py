@@ -58,8 +58,11 @@ def _raw(path: Path) -> Any:
 
 
 def _types(doc: Any) -> collections.Counter[str]:
+    from wfkit.temporal._fields import EVENT_TYPE_NUMBERS
+
     events = doc["events"] if isinstance(doc, dict) else doc
     names = (e.get("eventType", e.get("event_type")) for e in events)
+    names = (EVENT_TYPE_NUMBERS.get(n, str(n)) if isinstance(n, int) else n for n in names)  # the enum's number, which the loader accepts too
     return collections.Counter("".join(w.capitalize() for w in n.removeprefix("EVENT_TYPE_").split("_")) if n.startswith("EVENT_TYPE_") else n for n in names)
 
 

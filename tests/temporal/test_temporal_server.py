@@ -7,6 +7,7 @@ wheel, which the `test` extra installs) on free loopback ports and stops it by i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -469,3 +470,52 @@ async def test_search_attributes_and_memo_on_temporal_record_what_the_embedded_e
     assert temporal_types.count("WorkflowPropertiesModified") == 1
     assert on_temporal.events[0].attributes["search_attributes"] == {"team": "data"}
     assert on_temporal.events[0].attributes["memo"] == {"owner": "ana"}
+
+
+# #### External workflows: signal and cancel another run, the same code on Temporal and in the embedded engine ####
+
+
+async def _external_round(start: Any, ids: dict[str, str]) -> None:
+    """Start a collector and a sleeper, then the driver that signals the one and cancels the other."""
+    from tests.integration.test_external_workflows import ext_collector, ext_driver, ext_sleeper
+
+    collector = await start(ext_collector, 1, id=ids["collector"])
+    sleeper = await start(ext_sleeper, id=ids["sleeper"])
+    driver = await start(ext_driver, ids["collector"], ids["sleeper"], id=ids["driver"])
+    assert await driver.result() == "ExternalWorkflowExecutionNotFound"
+    assert await collector.result() == [7]
+    assert await sleeper.result() == "cleaned up"
+
+
+async def test_external_signals_and_cancels_on_temporal_record_what_the_embedded_engine_records(client: Client, db_path: Path) -> None:
+    from tests.integration.test_external_workflows import ext_collector, ext_driver, ext_sleeper
+
+    queue = _queue()
+    workflows = [ext_collector, ext_sleeper, ext_driver]
+    on_temporal_ids = {name: f"{name}-{queue}" for name in ("collector", "sleeper", "driver")}
+    async with wfkit.temporal.worker(client, queue, workflows=workflows):
+        await _external_round(functools.partial(wfkit.temporal.start, client, task_queue=queue), on_temporal_ids)
+    for workflow_id in on_temporal_ids.values():
+        await _wait_listed(client, f"WorkflowId='{workflow_id}'", 1)
+    local_ids = {name: f"{name}-local" for name in on_temporal_ids}
+    async with wfkit.Engine.open(db_path) as engine:
+        for workflow_id in on_temporal_ids.values():
+            await wfkit.temporal.pull(client, query=f"WorkflowId='{workflow_id}'", db=engine)
+        await _external_round(engine.start, local_ids)
+        pairs = [(engine.history(on_temporal_ids[name]), engine.history(local_ids[name])) for name in on_temporal_ids]
+    for on_temporal, embedded in pairs:
+        assert _business_events([e.event_type.value for e in on_temporal]) == _business_events([e.event_type.value for e in embedded])
+    driver_on_temporal = pairs[2][0]
+    assert _business_events([e.event_type.value for e in driver_on_temporal]) == [
+        "WorkflowExecutionStarted",
+        "SignalExternalWorkflowExecutionInitiated",
+        "ExternalWorkflowExecutionSignaled",
+        "RequestCancelExternalWorkflowExecutionInitiated",
+        "ExternalWorkflowExecutionCancelRequested",
+        "SignalExternalWorkflowExecutionInitiated",
+        "SignalExternalWorkflowExecutionFailed",
+        "WorkflowExecutionCompleted",
+    ]
+    assert wfkit.Replayer(workflows=[ext_driver]).replay(driver_on_temporal).result == "ExternalWorkflowExecutionNotFound"
+    signaled = next(e for e in pairs[0][0] if e.event_type is wfkit.EventType.WorkflowExecutionSignaled)
+    assert signaled.attributes["external_workflow_id"] == on_temporal_ids["driver"]  # the importer keeps the sender

@@ -325,3 +325,93 @@ def test_replay_carries_the_jobs_of_a_timed_out_workflow_task_over() -> None:
     history = wfkit.temporal.load_history(doc)
     assert history[3].event_type is E.WorkflowTaskTimedOut
     wfkit.Replayer(workflows=FIXTURE_WORKFLOWS).replay(history)
+
+
+# #### Nexus operations of real Temporal histories: views, timeline, graph ####
+
+REAL = Path(__file__).parents[1] / "data" / "temporal-real"
+NEXUS_FILES = sorted(p for p in REAL.rglob("*.json") if "NexusOperation" in p.read_text())
+NEXUS_LABEL = "replay-endpoint/replay-service/wait-on-signal-op"
+
+
+def test_the_real_nexus_histories_are_found() -> None:
+    assert [p.name for p in NEXUS_FILES] == [
+        "nexus-cancel-after-complete.json",
+        "nexus-cancel-after-start.json",
+        "nexus-cancel-before-sent.json",
+        "nexus-cancel-before-start.json",
+    ]
+
+
+async def test_nexus_operations_are_counted_in_the_views(engine: wfkit.Engine, tmp_path: Path) -> None:
+    report = await engine.import_temporal(NEXUS_FILES, progress=False)
+    assert report.ok
+    scheduled = {p.stem: json.dumps(json.loads(p.read_text())).count("EVENT_TYPE_NEXUS_OPERATION_SCHEDULED") for p in NEXUS_FILES}
+    by_file = dict(zip([p.stem for p in NEXUS_FILES], report.imported, strict=True))
+    counts = dict(engine.sql("SELECT run_id, nexus_operation_count FROM runs").fetchall())
+    assert {stem: counts[run_id] for stem, run_id in by_file.items()} == scheduled
+    rows = engine.sql(
+        "SELECT run_id, endpoint, service, operation, status, started_time IS NOT NULL, cancel_requested_time IS NOT NULL FROM nexus_operations"
+    ).fetchall()
+    got = {next(stem for stem, rid in by_file.items() if rid == row[0]): row[1:] for row in rows}
+    expected_ids = ("replay-endpoint", "replay-service", "wait-on-signal-op")
+    assert got == {
+        "nexus-cancel-after-complete": (*expected_ids, "completed", True, False),
+        "nexus-cancel-after-start": (*expected_ids, "canceled", True, True),
+        "nexus-cancel-before-start": (*expected_ids, "canceled", True, True),
+    }
+    durations = engine.sql("SELECT count(*) FROM nexus_operations WHERE duration_s > 0 AND closed_event_id > scheduled_event_id").fetchall()
+    assert durations == [(3,)]
+    # They stay out of the activity views: those count activities only.
+    assert engine.sql("SELECT count(*) FROM activities").fetchall() == [(0,)]
+    engine.histories.report(by_file["nexus-cancel-after-start"], tmp_path / "nexus.html")
+    page = (tmp_path / "nexus.html").read_text()
+    assert "<th>Nexus operations</th><td>1</td>" in page
+    assert "signals sent" not in page  # counts a run does not have stay out of its summary
+
+
+@pytest.mark.parametrize("path", NEXUS_FILES, ids=lambda p: p.stem)
+def test_nexus_operations_are_bars_on_the_timeline_and_nodes_of_the_graph(path: Path) -> None:
+    import wfkit.plot
+    from wfkit.plot._timeline import attempts
+
+    history = wfkit.temporal.load_history(path)
+    scheduled = [e for e in history if e.event_type is E.NexusOperationScheduled]
+    bars = [b for b in attempts(history) if b.kind == "nexus"]
+    assert [(b.name, b.outcome) for b in bars] == [(NEXUS_LABEL, _nexus_outcome(history, e.event_id)) for e in scheduled]
+    assert all(b.started is not None and b.duration is not None and b.duration >= 0 for b in bars)
+    figure = wfkit.plot.timeline(history)
+    lanes = {y for trace in figure.data if trace.type == "bar" for y in trace.y}
+    assert {b.lane for b in bars} <= lanes
+    graph = wfkit.activity_graph(history)
+    nexus = {n: d for n, d in graph.nodes(data=True) if d["kind"] == "nexus"}
+    assert sorted(nexus) == [f"nexus:{e.event_id}" for e in scheduled]
+    assert {d["label"] for d in nexus.values()} <= {NEXUS_LABEL}
+    assert all(d["outcome"] == _nexus_outcome(history, int(n.split(":")[1])) for n, d in nexus.items())
+    drawn = wfkit.plot.graph(history)
+    steps = next(trace for trace in drawn.data if trace.name == "steps")
+    assert [s for s, node in zip(steps.marker.symbol, steps.customdata, strict=True) if node.startswith("nexus:")] == ["diamond"] * len(nexus)
+    if scheduled:  # stepping the graph: scheduled at its event, its outcome at the end
+        from wfkit.plot._graph import node_states, state_at
+
+        states = node_states(history)
+        node = f"nexus:{scheduled[0].event_id}"
+        assert state_at(states, node, scheduled[0].event_id - 1) == "future"
+        assert state_at(states, node, scheduled[0].event_id) == "scheduled"
+        assert state_at(states, node, len(history)) == _nexus_outcome(history, scheduled[0].event_id)
+    session = wfkit.ReplaySession(history)
+    session.seek(len(history))
+    session.seek(0)
+
+
+def _nexus_outcome(history: wfkit.History, scheduled_id: int) -> str:
+    words = {
+        E.NexusOperationCompleted: "completed",
+        E.NexusOperationFailed: "failed",
+        E.NexusOperationCanceled: "canceled",
+        E.NexusOperationTimedOut: "timed_out",
+    }
+    for event in history:
+        if event.event_type in words and event.attributes.get("scheduled_event_id") == scheduled_id:
+            return words[event.event_type]
+    return "running"

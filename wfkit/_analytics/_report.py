@@ -132,6 +132,9 @@ _SUMMARY_FIELDS = (
     ("timer_count", "timers"),
     ("signal_count", "signals"),
     ("child_count", "child workflows"),
+    ("external_signal_count", "signals sent"),
+    ("external_cancel_count", "cancel requests sent"),
+    ("nexus_operation_count", "Nexus operations"),
     ("parent_workflow_id", "parent workflow"),
     ("continued_from_run_id", "continued from run"),
     ("forked_from_run_id", "forked from run"),
@@ -143,11 +146,15 @@ _SUMMARY_FIELDS = (
 )
 
 
+#: Counts the summary shows only when a run has some (most runs send no external requests and have no Nexus operations).
+_ONLY_IF_ANY = frozenset({"external_signal_count", "external_cancel_count", "nexus_operation_count"})
+
+
 def _summary_table(summary: dict[str, Any]) -> str:
     rows = [
         f"<tr><th>{_e(label)}</th><td>{_cell(summary.get(key))}</td></tr>"
         for key, label in _SUMMARY_FIELDS
-        if summary.get(key) is not None or key in ("status", "result")
+        if (summary.get(key) is not None or key in ("status", "result")) and not (key in _ONLY_IF_ANY and not summary.get(key))
     ]
     return "<table class='summary'>" + "".join(rows) + "</table>"
 

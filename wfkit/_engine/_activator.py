@@ -15,6 +15,7 @@ from typing import Any
 from wfkit._definitions import Registry, WorkflowDefinition
 from wfkit._engine._activation import ActivationThread, _Activation
 from wfkit._engine._activities import ActivityRunner
+from wfkit._engine._external import ExternalRequests
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._timers import Timers
@@ -34,7 +35,9 @@ from wfkit._history._commands import (
     RecordMarker,
     RejectUpdate,
     RequestCancelActivity,
+    RequestCancelExternal,
     ScheduleActivity,
+    SignalExternal,
     StartChildWorkflow,
     StartTimer,
     UpsertMemo,
@@ -65,6 +68,7 @@ class Activator:
         timers: Timers,
         activities: ActivityRunner,
         lifecycle: RunLifecycle,
+        external: ExternalRequests,
         registry: Registry,
         converter: PayloadConverter,
         deadlock_timeout: float,
@@ -74,6 +78,7 @@ class Activator:
         self._timers = timers
         self._activities = activities
         self._lifecycle = lifecycle
+        self._external = external
         self._registry = registry
         self._converter = converter
         self.thread = ActivationThread(deadlock_timeout)
@@ -212,6 +217,8 @@ class Activator:
             case StartChildWorkflow():
                 initiated = self._writer.record(run, event_type, attrs)
                 self._lifecycle.start_child(run, command, initiated)
+            case SignalExternal() | RequestCancelExternal():
+                self._external.initiated(run, self._writer.record(run, event_type, attrs))
             case RecordMarker() | UpsertSearchAttributes() | UpsertMemo():
                 self._writer.record(run, event_type, attrs)
             case CompleteWorkflow() | FailWorkflow() | CancelWorkflow() | ContinueAsNew():

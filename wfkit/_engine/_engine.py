@@ -29,6 +29,7 @@ from wfkit._engine._activities import ActivityRunner, TaskQueue
 from wfkit._engine._clock import Clock, SystemClock
 from wfkit._engine._compat import CompatibilityChecker, CompatibilityReport
 from wfkit._engine._concurrency import ConcurrencyLimits
+from wfkit._engine._external import ExternalRequests
 from wfkit._engine._handle import WorkflowHandle
 from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
@@ -113,17 +114,19 @@ class Engine:
         )
         self._limits = limits = ConcurrencyLimits(self.registry, concurrency_limits or {}, admitted=ledger.mark_dirty)
         self._lifecycle = RunLifecycle(ledger, writer, timers, self.activities, limits)
+        self._external = external = ExternalRequests(ledger, writer)
         self._activator = Activator(
             ledger=ledger,
             writer=writer,
             timers=timers,
             activities=self.activities,
             lifecycle=self._lifecycle,
+            external=external,
             registry=self.registry,
             converter=self.converter,
             deadlock_timeout=deadlock_timeout,
         )
-        self._recovery = Recovery(store, ledger, timers, self.activities, self._activator, limits)
+        self._recovery = Recovery(store, ledger, timers, self.activities, self._activator, limits, external)
         self._operations = RunOperations(
             ledger=ledger,
             writer=writer,

@@ -13,6 +13,7 @@ from typing import Any
 from wfkit._engine._activator import Activator
 from wfkit._engine._activities import ActivityRunner
 from wfkit._engine._concurrency import ConcurrencyLimits
+from wfkit._engine._external import ExternalRequests
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
 from wfkit._faults import fault
@@ -29,8 +30,18 @@ logger = logging.getLogger("wfkit.engine")
 class Recovery:
     """Loads open runs from the store into the ledger and sets their work going again."""
 
-    def __init__(self, store: Store, ledger: RunLedger, timers: Timers, activities: ActivityRunner, activator: Activator, limits: ConcurrencyLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ledger: RunLedger,
+        timers: Timers,
+        activities: ActivityRunner,
+        activator: Activator,
+        limits: ConcurrencyLimits,
+        external: ExternalRequests,
+    ) -> None:
         self._store = store
+        self._external = external
         self._limits = limits
         self._ledger = ledger
         self._timers = timers
@@ -53,6 +64,7 @@ class Recovery:
                 self.resume(run, last_alive=self._store.previous_alive_at)
             if index == 0:
                 fault("recovery")
+        self._external.redeliver(run for run in loaded if run is not None)  # every target is loaded by now
         if rows:
             logger.info("resumed %d open run(s) from %s", len(rows), self._store.path or "memory")
 
@@ -83,12 +95,15 @@ class Recovery:
         except Exception:
             logger.exception("wfkit: cannot reload runs after a failed commit; reopen the engine")
             return
+        reloaded_runs = []
         for row in rows:
             if row is not None and row["status"] == "Running":
                 reloaded = self._load(row, histories.get(row["run_id"], []))
                 if reloaded is not None:
                     self._limits.restore([reloaded])
                     self.resume(reloaded)
+                    reloaded_runs.append(reloaded)
+        self._external.redeliver(reloaded_runs)  # a delivery that was rolled back goes out again
         self._limits.admit_waiting()  # slots the rolled-back new runs held are free
 
     def _load(self, row: dict[str, Any], events: list[Event]) -> LiveRun | None:

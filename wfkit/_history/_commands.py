@@ -24,10 +24,13 @@ __all__ = [
     "RecordMarker",
     "RejectUpdate",
     "RequestCancelActivity",
+    "RequestCancelExternal",
     "RequestCancelWorkflow",
     "ResolveActivity",
     "ResolveChild",
+    "ResolveExternal",
     "ScheduleActivity",
+    "SignalExternal",
     "SignalWorkflow",
     "StartChildWorkflow",
     "StartTimer",
@@ -99,7 +102,16 @@ class DoUpdate:
     args: list[Payload]
 
 
-Job = StartWorkflow | SignalWorkflow | ResolveActivity | FireTimer | ResolveChild | RequestCancelWorkflow | DoUpdate
+@dataclass(frozen=True, slots=True)
+class ResolveExternal:
+    """A signal or cancel request to another workflow was delivered (`outcome` "completed") or could not be ("failed")."""
+
+    seq: int
+    outcome: str
+    failure: dict[str, Any] | None = None
+
+
+Job = StartWorkflow | SignalWorkflow | ResolveActivity | FireTimer | ResolveChild | RequestCancelWorkflow | DoUpdate | ResolveExternal
 
 
 @dataclass(slots=True)
@@ -159,6 +171,26 @@ class StartChildWorkflow:
     workflow_id: str
     args: list[Payload]
     task_queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalExternal:
+    """Signal another workflow (`SignalExternalWorkflowExecutionInitiated`); `run_id` None: its open run."""
+
+    seq: int
+    workflow_id: str
+    run_id: str | None
+    signal_name: str
+    args: list[Payload]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancelExternal:
+    """Ask another workflow to cancel (`RequestCancelExternalWorkflowExecutionInitiated`); `run_id` None: its open run."""
+
+    seq: int
+    workflow_id: str
+    run_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +279,8 @@ Command = (
     | StartTimer
     | CancelTimer
     | StartChildWorkflow
+    | SignalExternal
+    | RequestCancelExternal
     | RecordMarker
     | CompleteWorkflow
     | FailWorkflow
@@ -302,11 +336,14 @@ _FROZEN: tuple[type[Any], ...] = (
     ResolveChild,
     RequestCancelWorkflow,
     DoUpdate,
+    ResolveExternal,
     ScheduleActivity,
     RequestCancelActivity,
     StartTimer,
     CancelTimer,
     StartChildWorkflow,
+    SignalExternal,
+    RequestCancelExternal,
     RecordMarker,
     CompleteWorkflow,
     FailWorkflow,

@@ -27,10 +27,13 @@ from wfkit._history._commands import (
     RecordMarker,
     RejectUpdate,
     RequestCancelActivity,
+    RequestCancelExternal,
     RequestCancelWorkflow,
     ResolveActivity,
     ResolveChild,
+    ResolveExternal,
     ScheduleActivity,
+    SignalExternal,
     SignalWorkflow,
     StartChildWorkflow,
     StartTimer,
@@ -47,6 +50,9 @@ __all__ = [
     "LOST_ATTEMPT",
     "ActivityState",
     "ChildState",
+    "EXTERNAL_INITIATED",
+    "EXTERNAL_OUTCOMES",
+    "ExternalState",
     "RecordedActivation",
     "RunState",
     "TimerState",
@@ -75,6 +81,10 @@ COMMAND_EVENTS = frozenset(
         E.TimerStarted,
         E.TimerCanceled,
         E.StartChildWorkflowExecutionInitiated,
+        E.SignalExternalWorkflowExecutionInitiated,
+        E.RequestCancelExternalWorkflowExecutionInitiated,
+        E.NexusOperationScheduled,  # commands of imported histories only: wfkit's engine runs no Nexus operations
+        E.NexusOperationCancelRequested,
         E.MarkerRecorded,
         E.WorkflowExecutionCompleted,
         E.WorkflowExecutionFailed,
@@ -98,6 +108,14 @@ _TASK_SPAN_EVENTS = frozenset(
     }
 )
 
+#: The events that send a signal or a cancel request to another workflow (`external_id` numbers them per run).
+EXTERNAL_INITIATED = frozenset({E.SignalExternalWorkflowExecutionInitiated, E.RequestCancelExternalWorkflowExecutionInitiated})
+#: How such a request ended: delivered, or failed (no open run with that id), per initiating event type.
+EXTERNAL_OUTCOMES: dict[EventType, tuple[EventType, EventType]] = {
+    E.SignalExternalWorkflowExecutionInitiated: (E.ExternalWorkflowExecutionSignaled, E.SignalExternalWorkflowExecutionFailed),
+    E.RequestCancelExternalWorkflowExecutionInitiated: (E.ExternalWorkflowExecutionCancelRequested, E.RequestCancelExternalWorkflowExecutionFailed),
+}
+
 
 def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
     """The event type and attributes that record `command` in history."""
@@ -113,6 +131,12 @@ def command_to_event(command: Command) -> tuple[EventType, dict[str, Any]]:
         case StartChildWorkflow(seq, workflow_type, workflow_id, args, task_queue):
             attrs = {"child_id": seq, "workflow_type": workflow_type, "workflow_id": workflow_id, "input": args}
             return E.StartChildWorkflowExecutionInitiated, {**attrs, "task_queue": task_queue}
+        case SignalExternal(seq, workflow_id, run_id, signal_name, args):
+            target = {"external_id": seq, "workflow_id": workflow_id, "run_id": run_id}
+            return E.SignalExternalWorkflowExecutionInitiated, {**target, "signal_name": signal_name, "input": args, "child_workflow_only": False}
+        case RequestCancelExternal(seq, workflow_id, run_id):
+            target = {"external_id": seq, "workflow_id": workflow_id, "run_id": run_id}
+            return E.RequestCancelExternalWorkflowExecutionInitiated, {**target, "reason": "", "child_workflow_only": False}
         case RecordMarker(name, details):
             return E.MarkerRecorded, {"marker_name": name, **details}
         case CompleteWorkflow(result):
@@ -145,7 +169,7 @@ def describe_command(command: Command) -> str:
     return Event(0, event_type, 0.0, attrs).describe()
 
 
-_IDENTITY_KEYS = ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id", "update_id")
+_IDENTITY_KEYS = ("activity_id", "activity_type", "timer_id", "child_id", "workflow_type", "marker_name", "patch_id", "update_id", "external_id")
 _IDENTITY_KEY_SET = frozenset(_IDENTITY_KEYS)
 
 
@@ -164,6 +188,8 @@ def command_matches(command: Command, event: Event) -> bool:
         )
     if isinstance(command, StartTimer):
         return event.event_type is _TIMER_STARTED and ("timer_id" not in recorded or recorded["timer_id"] == command.seq)
+    if isinstance(command, SignalExternal) and recorded.get("signal_name") not in (None, command.signal_name):
+        return False  # the same target and order, but another signal: the code changed
     return _command_matches(command, event)
 
 
@@ -223,6 +249,21 @@ def _child_canceled(attrs: dict[str, Any]) -> Job | None:
     return ResolveChild(attrs["child_id"], "canceled", failure=attrs.get("failure"))
 
 
+def _external_delivered(attrs: dict[str, Any]) -> Job | None:
+    seq = attrs.get("external_id")
+    return None if seq is None else ResolveExternal(int(seq), "completed")
+
+
+def _external_failed(attrs: dict[str, Any]) -> Job | None:
+    seq = attrs.get("external_id")
+    if seq is None:
+        return None
+    cause = str(attrs.get("cause") or "ExternalWorkflowExecutionNotFound")
+    target = attrs.get("workflow_id") or "?"
+    message = f"workflow {target!r}" + (f" (run {attrs['run_id']})" if attrs.get("run_id") else "") + " is not open"
+    return ResolveExternal(int(seq), "failed", {"type": cause, "message": message, "stack": "", "non_retryable": True})
+
+
 def admitted_updates(events: Iterable[Event]) -> list[DoUpdate]:
     """Updates admitted with a start (update-with-start) that no workflow task has accepted yet: still owed."""
     admitted: dict[Any, dict[str, Any]] = {}
@@ -251,6 +292,10 @@ _JOB_OF: dict[EventType, Callable[[dict[str, Any]], Job | None]] = {
     E.ChildWorkflowExecutionCompleted: _child_completed,
     E.ChildWorkflowExecutionFailed: _child_failed,
     E.ChildWorkflowExecutionCanceled: _child_canceled,
+    E.ExternalWorkflowExecutionSignaled: _external_delivered,
+    E.SignalExternalWorkflowExecutionFailed: _external_failed,
+    E.ExternalWorkflowExecutionCancelRequested: _external_delivered,
+    E.RequestCancelExternalWorkflowExecutionFailed: _external_failed,
 }
 """Per event type the workflow can see, how its job is built (None: not this time, e.g. a retried attempt)."""
 
@@ -337,7 +382,7 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
     start: int | None = None
     last = 0
     children: dict[Any, tuple[int, int]] = {}
-    """child_id -> (the WorkflowTaskScheduled id of the task that initiated it, the id of its closing event or 0)."""
+    """child_id (or ("external", external_id)) -> (the WorkflowTaskScheduled id of the task that initiated it, the id of its closing event or 0)."""
     for event in events:
         et = event.event_type
         if et in CLOSING_EVENTS:
@@ -354,6 +399,12 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
             child = children.get(event.attributes.get("child_id"))
             if child is not None:
                 children[event.attributes.get("child_id")] = (child[0], event.event_id)
+        elif et in EXTERNAL_INITIATED:  # not delivered yet at the cut: the fork would wait for it forever
+            children[("external", event.attributes.get("external_id"))] = (start or event.event_id, 0)
+        elif et in _EXTERNAL_OUTCOME_TYPES:
+            key = ("external", event.attributes.get("external_id"))
+            if key in children:
+                children[key] = (children[key][0], event.event_id)
     if start is not None:
         spans.append((start, last))
     moved = True
@@ -419,6 +470,27 @@ class ChildState:
 
 
 @dataclass(slots=True)
+class ExternalState:
+    """A signal or cancel request to another workflow that was initiated and has no outcome yet."""
+
+    seq: int
+    initiated: Event
+    """Its `SignalExternalWorkflowExecutionInitiated` or `RequestCancelExternalWorkflowExecutionInitiated` event."""
+
+    @property
+    def is_signal(self) -> bool:
+        """True for a signal, False for a cancel request."""
+        return self.initiated.event_type is E.SignalExternalWorkflowExecutionInitiated
+
+    def describe(self) -> str:
+        """What it asks of whom: "signal 'go' to 'target'" or "cancel 'target'"."""
+        attrs = self.initiated.attributes
+        if self.is_signal:
+            return f"signal {attrs.get('signal_name')!r} to {attrs.get('workflow_id')!r}"
+        return f"cancel {attrs.get('workflow_id')!r}"
+
+
+@dataclass(slots=True)
 class RunState:
     """The open work of one run, kept up to date event by event."""
 
@@ -426,6 +498,8 @@ class RunState:
     activities: dict[int, ActivityState] = field(default_factory=dict)
     timers: dict[int, TimerState] = field(default_factory=dict)
     children: dict[int, ChildState] = field(default_factory=dict)
+    externals: dict[int, ExternalState] = field(default_factory=dict)
+    """Signals and cancel requests to other workflows not yet delivered (recovery delivers them)."""
     closed_by: EventType | None = None
     last_event_time: float = 0.0
     unactivated: list[Event] = field(default_factory=list)
@@ -501,6 +575,14 @@ class RunState:
         if child is not None:
             child.run_id = attrs.get("run_id")
 
+    def _on_external_initiated(self, event: Event, attrs: dict[str, Any]) -> None:
+        if attrs.get("external_id") is not None:
+            self.externals[int(attrs["external_id"])] = ExternalState(int(attrs["external_id"]), event)
+
+    def _on_external_resolved(self, event: Event, attrs: dict[str, Any]) -> None:
+        if attrs.get("external_id") is not None:
+            self.externals.pop(int(attrs["external_id"]), None)
+
     def _on_timer_closed(self, event: Event, attrs: dict[str, Any]) -> None:
         self.timers.pop(attrs["timer_id"], None)
 
@@ -512,6 +594,8 @@ class RunState:
         """True once a closing event (completed, failed, cancelled, terminated, continued-as-new) was applied."""
         return self.closed_by is not None
 
+
+_EXTERNAL_OUTCOME_TYPES = frozenset(outcome for outcomes in EXTERNAL_OUTCOMES.values() for outcome in outcomes)
 
 _TASK_STARTED, _TASK_FAILED, _TASK_TIMED_OUT = E.WorkflowTaskStarted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut
 _TASK_EVENTS = frozenset({E.WorkflowTaskStarted, E.WorkflowTaskCompleted, E.WorkflowTaskFailed, E.WorkflowTaskTimedOut})
@@ -532,5 +616,7 @@ _ON_EVENT: dict[EventType, Callable[[RunState, Event, dict[str, Any]], None]] = 
     E.ChildWorkflowExecutionCompleted: RunState._on_child_closed,
     E.ChildWorkflowExecutionFailed: RunState._on_child_closed,
     E.ChildWorkflowExecutionCanceled: RunState._on_child_closed,
+    **{initiated: RunState._on_external_initiated for initiated in EXTERNAL_INITIATED},
+    **{outcome: RunState._on_external_resolved for outcomes in EXTERNAL_OUTCOMES.values() for outcome in outcomes},
 }
 """What `RunState.apply` does beyond bookkeeping, per event type (closing events set `closed_by`)."""

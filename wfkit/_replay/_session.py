@@ -32,11 +32,11 @@ class PendingWork:
     """Something the workflow is waiting for at this point of the history."""
 
     kind: str
-    """"activity", "timer", "child" or "signal"."""
+    """"activity", "timer", "child", "external" (a signal or cancel sent to another workflow, not yet delivered) or "signal"."""
     id: int | str
-    """The activity/timer/child sequence number, or the signal name."""
+    """The activity/timer/child/external sequence number, or the signal name."""
     description: str
-    """Activity type and attempt, timer fire time, child workflow type, or signal name."""
+    """Activity type and attempt, timer fire time, child workflow type, what an external request asks, or signal name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +423,7 @@ class ReplaySession:
         work = [PendingWork("activity", a.seq, f"{a.activity_type} ({_attempt_state(a)})") for a in self._state.activities.values()]
         work += [PendingWork("timer", t.seq, f"fires at {_iso(t.fire_at)}") for t in self._state.timers.values()]
         work += [PendingWork("child", c.seq, f"{c.workflow_type} ({c.workflow_id})") for c in self._state.children.values()]
+        work += [PendingWork("external", x.seq, x.describe()) for x in self._state.externals.values()]
         if self._instance is not None:
             work += [PendingWork("signal", ident, text) for kind, ident, text in self._instance.pending_work() if kind == "signal"]
         return work

@@ -133,6 +133,9 @@ class _Runtime(ABC):
     async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any: ...
 
     @abstractmethod
+    async def workflow_cancel_external(self, workflow_id: str, run_id: str | None) -> None: ...
+
+    @abstractmethod
     def workflow_info(self) -> WorkflowInfo: ...
 
     @abstractmethod
@@ -155,6 +158,9 @@ class _Runtime(ABC):
 
     @abstractmethod
     def workflow_side_effect(self, fn: Callable[[], Any], hint: Any) -> Any: ...
+
+    @abstractmethod
+    async def workflow_signal_external(self, workflow_id: str, run_id: str | None, name: str, args: tuple[Any, ...]) -> None: ...
 
     @abstractmethod
     async def workflow_sleep(self, seconds: float) -> None: ...

@@ -39,10 +39,13 @@ from wfkit._history._commands import (
     RecordMarker,
     RejectUpdate,
     RequestCancelActivity,
+    RequestCancelExternal,
     RequestCancelWorkflow,
     ResolveActivity,
     ResolveChild,
+    ResolveExternal,
     ScheduleActivity,
+    SignalExternal,
     SignalWorkflow,
     StartChildWorkflow,
     StartTimer,
@@ -56,7 +59,7 @@ from wfkit._history._properties import check_properties
 from wfkit._runtime import _sandbox
 from wfkit._runtime._context import ActivityCode, WorkflowCode, WorkflowInfo, _Runtime
 from wfkit._runtime._signals import SignalMailbox
-from wfkit.errors import ActivityError, ChildWorkflowError, NondeterministicCallError, PayloadError, QueryNotFoundError, WfkitError
+from wfkit.errors import ActivityError, ChildWorkflowError, ExternalWorkflowError, NondeterministicCallError, PayloadError, QueryNotFoundError, WfkitError
 
 __all__ = ["ContinueAsNewRequest", "WorkflowInstance"]
 
@@ -166,6 +169,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._seq: dict[str, int] = collections.defaultdict(int)
         self._activities: dict[int, _PendingCall] = {}
         self._children: dict[int, _PendingCall] = {}
+        self._externals: dict[int, _PendingCall] = {}
+        """Signals and cancel requests sent to other workflows, awaiting delivery."""
         self._timers: dict[int, _TimerHandle] = {}
         self._signals = SignalMailbox()
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -244,6 +249,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                 self._apply_resolve_child(job)
             elif isinstance(job, RequestCancelWorkflow):
                 self._apply_request_cancel_workflow()
+            elif isinstance(job, ResolveExternal):
+                self._apply_resolve_external(job)
             elif isinstance(job, DoUpdate):
                 self._run_until_blocked()  # a handler set by code the earlier jobs woke (update-with-start) is there now
                 self._apply_do_update(job)
@@ -279,6 +286,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         work += [("activity", seq, p.name) for seq, p in self._activities.items() if not p.future.done()]
         work += [("timer", seq, f"fires at {_iso(h.when())}") for seq, h in self._timers.items() if not h.cancelled()]
         work += [("child", seq, p.name) for seq, p in self._children.items() if not p.future.done()]
+        work += [("external", seq, p.name) for seq, p in self._externals.items() if not p.future.done()]
         work += [("signal", name, f"waiting for signal {name!r}") for name, waiters in self._signals.waiters.items() if any(not w.done() for w in waiters)]
         return work
 
@@ -297,6 +305,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         for seq, pending in self._children.items():
             if pending.future is future:
                 return f"child workflow {pending.name} #{seq}"
+        for seq, pending in self._externals.items():
+            if pending.future is future:
+                return f"{pending.name} #{seq}"
         for seq, handle in self._timers.items():
             if future in handle._args:
                 return f"timer #{seq} (fires at {_iso(handle.when())})"
@@ -385,6 +396,16 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
             message = f"child workflow {pending.name} {job.outcome}: {failure.get('type', '')}: {failure.get('message', '')}"
             pending.future.set_exception(ChildWorkflowError(message, failure))
 
+    def _apply_resolve_external(self, job: ResolveExternal) -> None:
+        pending = self._externals.pop(job.seq, None)
+        if pending is None or pending.future.done():
+            return
+        if job.outcome == "completed":
+            pending.future.set_result(None)
+        else:
+            failure = job.failure or {}
+            pending.future.set_exception(ExternalWorkflowError(f"{pending.name} failed: {failure.get('message', '')}", failure))
+
     def _apply_signal_workflow(self, name: str, payload: Payload | None) -> None:
         value = None if payload is None else self._decode(payload, Any)
         self.received.append((f"signal:{name}", value))
@@ -428,6 +449,26 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._children[seq] = _PendingCall(future, definition.return_hint, definition.name, _source("child", definition.name))
         self._command(StartChildWorkflow(seq, definition.name, child_id, payloads, definition.task_queue))
         return await future
+
+    async def workflow_cancel_external(self, workflow_id: str, run_id: str | None) -> None:
+        seq = self._next_seq("external")
+        await self._external(seq, RequestCancelExternal(seq, workflow_id, run_id), f"cancel of workflow {workflow_id!r}")
+
+    async def workflow_signal_external(self, workflow_id: str, run_id: str | None, name: str, args: tuple[Any, ...]) -> None:
+        payloads = self._encode_args(args, "signal", repr(name))
+        seq = self._next_seq("external")
+        await self._external(seq, SignalExternal(seq, workflow_id, run_id, name, payloads), f"signal {name!r} to workflow {workflow_id!r}")
+
+    async def _external(self, seq: int, command: Command, name: str) -> None:
+        """Issue a signal or cancel request to another workflow and wait until it is delivered (or fails)."""
+        future: asyncio.Future[None] = self.create_future()
+        self._externals[seq] = _PendingCall(future, None, name, _source("external", name))
+        self._command(command)
+        try:
+            await future
+        except asyncio.CancelledError:
+            self._externals.pop(seq, None)  # the request is on its way regardless: only the wait is cancelled
+            raise
 
     def workflow_info(self) -> WorkflowInfo:
         return self.info

@@ -425,13 +425,112 @@ _V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = (
 )
 # closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
 _V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = ()
-_VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES)
+
+# ---- external workflows and Nexus operations (issue 12, branch external-nexus) ----
+# `runs` counts the signals and cancel requests a run sent to other workflows and its Nexus operations;
+# `signals` names the workflow that sent a signal (NULL for one sent through a handle).
+# Each edit keeps its anchor text, so other `_edit`s on the same lines still find theirs.
+_V4_EXTERNAL_CHANGES: tuple[tuple[str, str], ...] = (
+    (
+        "        count(*) FILTER (WHERE event_type = 'StartChildWorkflowExecutionInitiated') AS child_count\n",
+        "        count(*) FILTER (WHERE event_type = 'SignalExternalWorkflowExecutionInitiated') AS external_signal_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'RequestCancelExternalWorkflowExecutionInitiated') AS external_cancel_count,\n"
+        "        count(*) FILTER (WHERE event_type IN ('SignalExternalWorkflowExecutionFailed', 'RequestCancelExternalWorkflowExecutionFailed'))"
+        " AS external_failed_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'NexusOperationScheduled') AS nexus_operation_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'StartChildWorkflowExecutionInitiated') AS child_count\n",
+    ),
+    (
+        "    n.child_count,\n",
+        "    n.child_count,\n    n.external_signal_count,\n    n.external_cancel_count,\n    n.external_failed_count,\n    n.nexus_operation_count,\n",
+    ),
+    (
+        "    SELECT run_id, event_id, event_time, attributes->>'$.signal_name' AS signal_name, attributes->'$.input.data' AS payload\n",
+        "    SELECT run_id, event_id, event_time, attributes->>'$.signal_name' AS signal_name, attributes->'$.input.data' AS payload,\n"
+        "           attributes->>'$.external_workflow_id' AS sender_workflow_id, attributes->>'$.external_run_id' AS sender_run_id\n",
+    ),
+    (
+        "    r.payload,\n",
+        "    r.payload,\n    r.sender_workflow_id,\n    r.sender_run_id,\n",
+    ),
+)
+# `nexus_operations`: one row per Nexus operation of an imported Temporal history (wfkit's engine runs none).
+_V4_NEXUS_VIEWS = """
+CREATE OR REPLACE VIEW nexus_operations AS
+WITH
+run_info AS (
+    SELECT run_id, attributes->>'$.workflow_id' AS workflow_id, attributes->>'$.workflow_type' AS workflow_type
+    FROM events WHERE event_type = 'WorkflowExecutionStarted'
+),
+run_closed AS (
+    SELECT DISTINCT run_id FROM events WHERE event_type IN (
+        'WorkflowExecutionCompleted', 'WorkflowExecutionFailed', 'WorkflowExecutionCanceled',
+        'WorkflowExecutionTerminated', 'WorkflowExecutionContinuedAsNew', 'WorkflowExecutionTimedOut'
+    )
+),
+scheduled AS (
+    SELECT run_id, event_id AS scheduled_event_id, event_time AS scheduled_time, attributes->>'$.endpoint' AS endpoint,
+           attributes->>'$.service' AS service, attributes->>'$.operation' AS operation,
+           CAST(attributes->>'$.schedule_to_close' AS DOUBLE) AS schedule_to_close_s
+    FROM events WHERE event_type = 'NexusOperationScheduled'
+),
+started AS (
+    SELECT run_id, CAST(attributes->>'$.scheduled_event_id' AS BIGINT) AS scheduled_event_id, min(event_time) AS started_time,
+           any_value(coalesce(attributes->>'$.operation_token', attributes->>'$.operation_id')) AS operation_token
+    FROM events WHERE event_type = 'NexusOperationStarted' GROUP BY ALL
+),
+cancel_requested AS (
+    SELECT run_id, CAST(attributes->>'$.scheduled_event_id' AS BIGINT) AS scheduled_event_id, min(event_time) AS cancel_requested_time
+    FROM events WHERE event_type = 'NexusOperationCancelRequested' GROUP BY ALL
+),
+closed AS (
+    SELECT run_id, CAST(attributes->>'$.scheduled_event_id' AS BIGINT) AS scheduled_event_id, event_id AS closed_event_id,
+           event_time AS closed_time, event_type AS close_type, attributes AS a
+    FROM events WHERE event_type IN ('NexusOperationCompleted', 'NexusOperationFailed', 'NexusOperationCanceled', 'NexusOperationTimedOut')
+    QUALIFY row_number() OVER (PARTITION BY run_id, scheduled_event_id ORDER BY event_id) = 1
+)
+SELECT
+    s.run_id,
+    ri.workflow_id,
+    ri.workflow_type,
+    s.scheduled_event_id,
+    s.endpoint,
+    s.service,
+    s.operation,
+    CASE c.close_type
+        WHEN 'NexusOperationCompleted' THEN 'completed'
+        WHEN 'NexusOperationFailed' THEN 'failed'
+        WHEN 'NexusOperationCanceled' THEN 'canceled'
+        WHEN 'NexusOperationTimedOut' THEN 'timed_out'
+        ELSE CASE WHEN rc.run_id IS NOT NULL THEN 'abandoned' WHEN st.started_time IS NOT NULL THEN 'running' ELSE 'scheduled' END
+    END AS status,
+    st.operation_token,
+    s.scheduled_time,
+    st.started_time,
+    x.cancel_requested_time,
+    c.closed_time,
+    c.closed_event_id,
+    (epoch_us(c.closed_time) - epoch_us(s.scheduled_time)) / 1000000 AS duration_s,
+    s.schedule_to_close_s,
+    c.a->>'$.failure.type' AS failure_type,
+    c.a->>'$.failure.message' AS failure_message,
+    c.a->'$.result.data' AS result
+FROM scheduled s
+LEFT JOIN started st USING (run_id, scheduled_event_id)
+LEFT JOIN cancel_requested x USING (run_id, scheduled_event_id)
+LEFT JOIN closed c USING (run_id, scheduled_event_id)
+LEFT JOIN run_info ri ON ri.run_id = s.run_id
+LEFT JOIN run_closed rc ON rc.run_id = s.run_id;
+"""
+# ---- end of external workflows and Nexus operations ----
+
+_VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES, *_V4_EXTERNAL_CHANGES) + _V4_NEXUS_VIEWS
 
 #: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).
 ANALYTIC_VIEWS = _VIEWS_V4
 
 #: The analytic views, in the order ANALYTIC_VIEWS creates them.
-VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats")
+VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats", "nexus_operations")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs and their append-only histories.

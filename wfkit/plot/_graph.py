@@ -22,6 +22,9 @@ E = EventType
 
 _FUTURE = "#eceff1"
 
+#: Node shapes by kind (the rest are circles): a Nexus operation is a diamond.
+_SYMBOLS = {"nexus": "diamond"}
+
 
 def layered_layout(g: Any) -> dict[str, tuple[float, float]]:
     """x = topological generation (left to right), y = position within the generation, centred."""
@@ -58,9 +61,9 @@ def node_states(history: Any) -> StateTimeline:
         if node is None:
             continue
         et = event.event_type
-        if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated):
+        if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated, E.NexusOperationScheduled):
             state = "scheduled"
-        elif et in (E.ActivityTaskStarted, E.ChildWorkflowExecutionStarted):
+        elif et in (E.ActivityTaskStarted, E.ChildWorkflowExecutionStarted, E.NexusOperationStarted):
             state = "running"
         elif et is E.WorkflowExecutionSignaled:
             state = "received"
@@ -115,14 +118,14 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
     nodes = list(full.nodes)
     durations = [full.nodes[n].get("duration") or 0.0 for n in nodes]
     longest = max(durations, default=0.0) or 1.0
-    colors, texts, hovers, sizes = [], [], [], []
+    colors, texts, hovers, sizes, symbols = [], [], [], [], []
     for node, duration in zip(nodes, durations, strict=True):
         outcome = state_at(timeline, node, position)
         colors.append(state_color(outcome))
         label = html.escape(str(full.nodes[node]["label"]))
         texts.append(label)
         attempts = full.nodes[node].get("attempts", 0)
-        hover = f"<b>{label}</b> ({html.escape(node)})<br>{outcome}"
+        hover = f"<b>{label}</b> ({html.escape(node)}{', Nexus operation' if full.nodes[node].get('kind') == 'nexus' else ''})<br>{outcome}"
         if attempts:
             hover += f", {attempts} attempt{'s' if attempts != 1 else ''}"
         if duration:
@@ -132,12 +135,14 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
             hover += f"<br>{html.escape(str(failure.get('type')))}: {html.escape(str(failure.get('message'))[:120])}"
         hovers.append(hover)
         sizes.append(14 + 26 * math.sqrt(duration / longest))
+        symbols.append(_SYMBOLS.get(full.nodes[node].get("kind", ""), "circle"))
     if stride > 1:
         title = title or f"Activity graph: {html.escape(str(hist.workflow_type or hist.run_id))} (showing {total_edges // stride:,} of {total_edges:,} edges)"
     fig.add_trace(
         go.Scatter(
             x=[positions[n][0] for n in nodes], y=[positions[n][1] for n in nodes], mode="markers+text", text=texts, textposition="top center",
-            marker={"color": colors, "size": sizes, "line": {"color": "#37474f", "width": 1}}, hovertext=hovers, hoverinfo="text", name="steps",
+            marker={"color": colors, "size": sizes, "symbol": symbols, "line": {"color": "#37474f", "width": 1}}, hovertext=hovers, hoverinfo="text",
+            name="steps",
             customdata=nodes,
         )
     )  # fmt: skip

@@ -13,8 +13,9 @@ import plotly.graph_objects as go
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
 from wfkit._history._state import LOST_ATTEMPT
+from wfkit._inspection import nexus_label
 
-__all__ = ["OUTCOME_COLORS", "Attempt", "attempts", "preview", "timeline"]
+__all__ = ["OUTCOME_COLORS", "Attempt", "attempts", "nexus_bars", "preview", "timeline"]
 
 E = EventType
 
@@ -49,12 +50,12 @@ _CLOSE_OUTCOME = {
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One bar of the timeline: an activity attempt (or a child run), from queueing to its end."""
+    """One bar of the timeline: an activity attempt (a child run, a Nexus operation), from queueing to its end."""
 
     run_id: str
     lane: str
     kind: str
-    """"activity" or "child"."""
+    """"activity", "child" or "nexus" (a Nexus operation of an imported Temporal history)."""
     name: str
     attempt: int
     queued: float
@@ -95,7 +96,7 @@ def preview(value: Any, limit: int = 120) -> str:
 
 
 def attempts(history: Any) -> list[Attempt]:
-    """Every activity attempt and child run of a history, in the order they were queued."""
+    """Every activity attempt, child run and Nexus operation of a history, in the order they were queued."""
     hist = History.coerce(history)
     bars: list[Attempt] = []
     activities: dict[int, dict[str, Any]] = {}
@@ -143,7 +144,54 @@ def attempts(history: Any) -> list[Attempt]:
     for state in [*activities.values(), *children.values()]:
         running = state["started"] is not None
         close(state, end if running else None, "running" if running else "waiting", (f"input: {preview(state['input'])}",), max(1, state["attempt"]))
+    bars += nexus_bars(hist)
     bars.sort(key=lambda b: (b.queued, b.lane, b.attempt))
+    return bars
+
+
+_NEXUS_OUTCOME = {
+    E.NexusOperationCompleted: "completed",
+    E.NexusOperationFailed: "failed",
+    E.NexusOperationCanceled: "canceled",
+    E.NexusOperationTimedOut: "timed_out",
+}
+
+
+def nexus_bars(history: Any) -> list[Attempt]:
+    """The Nexus operations of an (imported) history as bars: from `NexusOperationScheduled` to its outcome.
+
+    The lane is `nexus endpoint/service/operation #<scheduled event id>`. The bar runs from the
+    operation's start (`NexusOperationStarted`; an operation that completed synchronously has none
+    and runs from its scheduling); one still open at the end of the history is "running".
+    """
+    hist = History.coerce(history)
+    open_ops: dict[int, dict[str, Any]] = {}
+    bars: list[Attempt] = []
+    for event in hist.events:
+        attrs, et = event.attributes, event.event_type
+        if et is E.NexusOperationScheduled:
+            label = nexus_label(attrs)
+            lane = f"nexus {html.escape(label)} #{event.event_id}"
+            open_ops[event.event_id] = {"lane": lane, "name": label, "queued": event.event_time, "started": None, "input": attrs.get("input"), "notes": []}
+            continue
+        state = open_ops.get(int(attrs.get("scheduled_event_id") or 0)) if et.value.startswith("NexusOperation") else None
+        if state is None:
+            continue
+        if et is E.NexusOperationStarted:
+            state["started"] = event.event_time
+        elif et is E.NexusOperationCancelRequested:
+            state["notes"].append("cancel requested")
+        elif et in _NEXUS_OUTCOME:
+            result = f"result: {preview(attrs.get('result'))}" if et is E.NexusOperationCompleted else f"failure: {preview(attrs.get('failure'))}"
+            started = state["started"] if state["started"] is not None else state["queued"]
+            detail = (f"input: {preview(state['input'])}", *state["notes"], result)
+            bars.append(Attempt(hist.run_id, state["lane"], "nexus", state["name"], 1, state["queued"], started, event.event_time, _NEXUS_OUTCOME[et], detail))
+            del open_ops[int(attrs["scheduled_event_id"])]
+    end = hist.events[-1].event_time if hist.events else 0.0
+    for state in open_ops.values():
+        started = state["started"] if state["started"] is not None else state["queued"]
+        detail = (f"input: {preview(state['input'])}", *state["notes"])
+        bars.append(Attempt(hist.run_id, state["lane"], "nexus", state["name"], 1, state["queued"], started, end, "running", detail))
     return bars
 
 
@@ -152,7 +200,8 @@ def _dt(seconds: float) -> datetime.datetime:
 
 
 def _hover(bar: Attempt) -> str:
-    lines = [f"<b>{html.escape(bar.name)}</b> attempt {bar.attempt} · {bar.outcome}"]
+    what = "Nexus operation" if bar.kind == "nexus" else f"attempt {bar.attempt}"
+    lines = [f"<b>{html.escape(bar.name)}</b> {what} · {bar.outcome}"]
     if bar.queue_wait:
         lines.append(f"waited {bar.queue_wait * 1000:.1f} ms")
     if bar.duration is not None:
@@ -181,7 +230,7 @@ def _markers(hist: History, run_label: str, workflow_tasks: bool) -> list[tuple[
 def timeline(history_or_runs: Any, *, workflow_tasks: bool = False, title: str | None = None) -> go.Figure:
     """A Gantt chart of one run, or several runs in lane groups.
 
-    One lane per activity (and per child run): a light bar for the wait before each attempt
+    One lane per activity (per child run, per Nexus operation of an imported history, hatched): a light bar for the wait before each attempt
     (queueing or retry backoff) and a bar coloured by outcome for its execution, every attempt
     in the same lane; timers and signals as markers; workflow tasks as markers if asked. Hover
     shows type, attempt, durations and an HTML-escaped preview of input and result or failure.
@@ -253,10 +302,15 @@ def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
             go.Bar(
                 y=[b.lane for b in chosen], base=[_dt(b.started) for b in chosen if b.started is not None],
                 x=[max(((b.ended or b.started) - b.started) * 1000, 0.5) for b in chosen if b.started is not None],
-                orientation="h", name=outcome.replace("_", " "), marker={"color": OUTCOME_COLORS[outcome]},
+                orientation="h", name=outcome.replace("_", " "),
+                marker={"color": OUTCOME_COLORS[outcome], "pattern": {"shape": [_PATTERN.get(b.kind, "") for b in chosen]}},
                 hovertext=[_hover(b) for b in chosen], hoverinfo="text",
             )
         )  # fmt: skip
+
+
+#: Bar fill patterns by kind (the rest are solid): a Nexus operation is hatched.
+_PATTERN = {"nexus": "/"}
 
 
 def _add_segments(fig: go.Figure, bars: list[Attempt], lanes: list[str]) -> None:

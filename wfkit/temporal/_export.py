@@ -73,6 +73,18 @@ def _failure(failure: Any) -> dict[str, Any]:
     return out
 
 
+def _execution(attrs: dict[str, Any]) -> dict[str, str]:
+    """The target of a signal or cancel request to another workflow."""
+    return {"workflowId": str(attrs.get("workflow_id") or ""), "runId": str(attrs.get("run_id") or "")}
+
+
+def _sender(attrs: dict[str, Any]) -> dict[str, Any]:
+    """`externalWorkflowExecution`: the workflow that sent a signal or cancel request, if one did."""
+    if not attrs.get("external_workflow_id"):
+        return {}
+    return {"externalWorkflowExecution": {"workflowId": str(attrs["external_workflow_id"]), "runId": str(attrs.get("external_run_id") or "")}}
+
+
 def _timeout_type(value: Any) -> str:
     known = {"StartToClose", "ScheduleToStart", "ScheduleToClose", "Heartbeat"}
     return _enum("TIMEOUT_TYPE", value if value in known else "StartToClose", "StartToClose")
@@ -340,10 +352,56 @@ class _Writer:
 
     def _WorkflowExecutionSignaled(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
         a = event.attributes
-        return {"signalName": str(a.get("signal_name")), "input": _payloads(a.get("input")), "identity": _IDENTITY}
+        request = {"requestId": str(a["request_id"])} if a.get("request_id") else {}
+        return {"signalName": str(a.get("signal_name")), "input": _payloads(a.get("input")), "identity": _IDENTITY, **_sender(a), **request}
 
     def _WorkflowExecutionCancelRequested(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
-        return {"cause": str(event.attributes.get("reason") or ""), "identity": _IDENTITY}
+        a = event.attributes
+        initiated = {"externalInitiatedEventId": str(a["external_initiated_event_id"])} if a.get("external_initiated_event_id") else {}
+        return {"cause": str(a.get("reason") or ""), "identity": _IDENTITY, **_sender(a), **initiated}  # the id is in the sender's history
+
+    #### Signals and cancel requests to other workflows ####
+
+    def _SignalExternalWorkflowExecutionInitiated(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        a = event.attributes
+        return {
+            **self._completed_ref(),
+            "namespace": "default",
+            "workflowExecution": _execution(a),
+            "signalName": str(a.get("signal_name") or ""),
+            "input": _payloads(a.get("input") or []),
+            "childWorkflowOnly": bool(a.get("child_workflow_only")),
+        }
+
+    def _RequestCancelExternalWorkflowExecutionInitiated(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        a = event.attributes
+        return {
+            **self._completed_ref(),
+            "namespace": "default",
+            "workflowExecution": _execution(a),
+            "childWorkflowOnly": bool(a.get("child_workflow_only")),
+            "reason": str(a.get("reason") or ""),
+        }
+
+    def _external_outcome(self, event: Event) -> dict[str, Any]:
+        a = event.attributes
+        return {"initiatedEventId": self.ref(a.get("initiated_event_id")), "namespace": "default", "workflowExecution": _execution(a)}
+
+    def _external_failed(self, event: Event, prefix: str) -> dict[str, Any]:
+        cause = _enum(prefix, event.attributes.get("cause"), "ExternalWorkflowExecutionNotFound")
+        return {**self._completed_ref(), **self._external_outcome(event), "cause": cause}
+
+    def _ExternalWorkflowExecutionSignaled(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return self._external_outcome(event)
+
+    def _ExternalWorkflowExecutionCancelRequested(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return self._external_outcome(event)
+
+    def _SignalExternalWorkflowExecutionFailed(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return self._external_failed(event, "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE")
+
+    def _RequestCancelExternalWorkflowExecutionFailed(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
+        return self._external_failed(event, "CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE")
 
     def _StartChildWorkflowExecutionInitiated(self, event: Event, event_id: int, _: Any) -> dict[str, Any]:  # noqa: N802
         a = event.attributes

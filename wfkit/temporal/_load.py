@@ -131,6 +131,8 @@ class _Converter:
         """Temporal timerId -> (wfkit timer_id, TimerStarted event id)."""
         self.children: dict[int, tuple[int, str, str]] = {}
         """StartChildWorkflowExecutionInitiated event id -> (wfkit child_id, workflow type, workflow id)."""
+        self.externals: dict[int, int] = {}
+        """Signal/RequestCancelExternalWorkflowExecutionInitiated event id -> wfkit external_id (one count for both, as wfkit's runtime)."""
         self.run_id = ""
         self.workflow_id = ""
         self.event_id = 0
@@ -478,11 +480,19 @@ class _Converter:
 
     def _signaled(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
-        return E.WorkflowExecutionSignaled, {"signal_name": read.string(a, "signalName", p, required=True), "input": read.first_payload(a, "input", p)}
+        attrs = {"signal_name": read.string(a, "signalName", p, required=True), "input": read.first_payload(a, "input", p)}
+        return E.WorkflowExecutionSignaled, {**attrs, **self._sender(a, p)}
+
+    def _sender(self, a: dict[str, Any], p: str) -> dict[str, Any]:
+        """The workflow that sent a signal or cancel request (`externalWorkflowExecution`), as wfkit records it."""
+        if not isinstance(a.get("externalWorkflowExecution"), dict):
+            return {}
+        sender = self._execution(a, "externalWorkflowExecution", p)
+        return {"external_workflow_id": sender["workflow_id"], "external_run_id": sender["run_id"]}
 
     def _cancel_requested(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
-        return E.WorkflowExecutionCancelRequested, {"reason": read.string(a, "cause", p) or read.string(a, "identity", p)}
+        return E.WorkflowExecutionCancelRequested, {"reason": read.string(a, "cause", p) or read.string(a, "identity", p), **self._sender(a, p)}
 
     def _child_initiated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
@@ -587,9 +597,16 @@ class _Converter:
             "run_id": read.string(execution, "runId", f"{p}.{key}") or None,
         }
 
+    def _external_seq(self) -> dict[str, Any]:
+        """The wfkit `external_id` of the request this event initiates (what replay resolves its outcome by)."""
+        seq = len(self.externals) + 1
+        self.externals[self.event_id] = seq
+        return {"external_id": seq}
+
     def _external_signal_initiated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
         return E.SignalExternalWorkflowExecutionInitiated, {
+            **self._external_seq(),
             **self._execution(a, "workflowExecution", p),
             "signal_name": read.string(a, "signalName", p),
             "input": read.payloads(a, "input", p),
@@ -599,6 +616,7 @@ class _Converter:
     def _cancel_external_initiated(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
         return E.RequestCancelExternalWorkflowExecutionInitiated, {
+            **self._external_seq(),
             **self._execution(a, "workflowExecution", p),
             "reason": read.string(a, "reason", p),
             "child_workflow_only": read.boolean(a, "childWorkflowOnly", p),
@@ -662,12 +680,24 @@ class _Converter:
 Mapper = Callable[[_Converter, dict[str, Any], str], tuple[EventType, dict[str, Any]]]
 
 
+_EXTERNAL_CAUSE = {
+    E.SignalExternalWorkflowExecutionFailed: "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE",
+    E.RequestCancelExternalWorkflowExecutionFailed: "CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE",
+    E.ExternalWorkflowExecutionSignaled: "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE",
+    E.ExternalWorkflowExecutionCancelRequested: "CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE",
+}
+"""The enum prefix of each external event's `cause` (SCREAMING_CASE in Temporal's JSON; wfkit keeps the PascalCase name)."""
+
+
 def _external_ref(event_type: EventType) -> Mapper:
     def mapper(self: _Converter, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
-        attrs: dict[str, Any] = {**self._execution(a, "workflowExecution", p), "initiated_event_id": read.integer(a, "initiatedEventId", p) or None}
+        initiated = read.integer(a, "initiatedEventId", p) or None
+        attrs: dict[str, Any] = {**self._execution(a, "workflowExecution", p), "initiated_event_id": initiated}
+        if initiated in self.externals:
+            attrs["external_id"] = self.externals[initiated]
         if "cause" in a:
-            attrs["cause"] = read.string(a, "cause", p)
+            attrs["cause"] = enum_value(read.string(a, "cause", p), _EXTERNAL_CAUSE[event_type])
         return event_type, attrs
 
     return mapper

@@ -38,7 +38,7 @@ from wfkit._history._payload import JSON_ENCODING, JsonConverter, PayloadConvert
 from wfkit._history._properties import check_properties
 from wfkit._runtime._context import WorkflowInfo, _Runtime, external_runtime
 from wfkit._runtime._signals import SignalMailbox
-from wfkit.errors import ActivityError, ChildWorkflowError, WfkitError
+from wfkit.errors import ActivityError, ChildWorkflowError, ExternalWorkflowError, WfkitError
 from wfkit.temporal._json import seed_for_run
 
 __all__ = ["DEFAULT_START_TO_CLOSE", "TemporalMappingError", "start", "worker"]
@@ -109,6 +109,15 @@ def typed_search_attributes(values: Mapping[str, Any]) -> temporalio.common.Type
     """wfkit's `{name: value}` search attributes as temporalio's typed ones (they must be registered on the cluster)."""
     checked = check_properties(values, "search_attributes")
     return temporalio.common.TypedSearchAttributes([temporalio.common.SearchAttributePair(_search_attribute(k, v), v) for k, v in checked.items()])
+
+
+def _external_error(what: str, workflow_id: str, error: BaseException) -> ExternalWorkflowError:
+    """Temporal's failure of a signal or cancel to another workflow as the error the embedded engine raises."""
+    failure = _failure_of(error)
+    failure["type"] = "ExternalWorkflowExecutionNotFound"
+    failure["message"] = f"workflow {workflow_id!r} is not open"  # as the embedded engine says it (Temporal's words: failure["temporal_message"])
+    failure["temporal_message"] = str(getattr(error, "message", "") or error)
+    return ExternalWorkflowError(f"{what} failed: {failure['message']}", failure)
 
 
 class _TemporalRuntime(_Runtime):
@@ -259,6 +268,19 @@ class _TemporalRuntime(_Runtime):
             failure = _failure_of(exc.cause) if exc.cause is not None else _failure_of(exc)
             raise ChildWorkflowError(f"child workflow {definition.name} failed: {failure.get('type', '')}: {failure.get('message', '')}", failure) from None
         return self.converter.from_payload(_plain(result), definition.return_hint)
+
+    async def workflow_cancel_external(self, workflow_id: str, run_id: str | None) -> None:
+        try:
+            await tw.get_external_workflow_handle(workflow_id, run_id=run_id).cancel()
+        except temporalio.exceptions.FailureError as exc:
+            raise _external_error(f"cancel of workflow {workflow_id!r}", workflow_id, exc) from None
+
+    async def workflow_signal_external(self, workflow_id: str, run_id: str | None, name: str, args: tuple[Any, ...]) -> None:
+        encoded = self._encode(args)
+        try:
+            await tw.get_external_workflow_handle(workflow_id, run_id=run_id).signal(name, *encoded)
+        except temporalio.exceptions.FailureError as exc:
+            raise _external_error(f"signal {name!r} to workflow {workflow_id!r}", workflow_id, exc) from None
 
     def workflow_info(self) -> WorkflowInfo:
         return self.info
