@@ -74,7 +74,8 @@ CALLS: dict[str, tuple[Callable[[], object], str, str]] = {
     "random.randint": (lambda: random.randint(1, 6), "random.randint()", "use wfkit.random().randint(...) instead"),
     "uuid.uuid4": (lambda: uuid.uuid4(), "uuid.uuid4()", "use wfkit.uuid4() instead"),
     "os.urandom": (lambda: os.urandom(8), "os.urandom()", "use wfkit.random().randbytes(n) instead"),
-    "open": (lambda: open(__file__).close(), f"open({__file__!r}, 'r')", "do file I/O in an activity"),
+    # A short path: the message cuts long arguments, and a checkout's path can be of any length.
+    "open": (lambda: open(os.devnull).close(), f"open({os.devnull!r}, 'r')", "do file I/O in an activity"),
     "socket.connect": (_connect, "socket.connect(('127.0.0.1', 9))", "do network I/O in an activity"),
 }
 
