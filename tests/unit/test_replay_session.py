@@ -283,22 +283,26 @@ async def d_parent(n: int) -> int:
     return first + await d_kid(n) + len(await d_extract("after"))
 
 
-async def test_fork_while_a_child_ran_moves_before_the_child_started(engine: wfkit.Engine) -> None:
+async def test_a_fork_cut_while_a_child_ran_forks_the_child_with_it(engine: wfkit.Engine) -> None:
     # Found by the chaos harness (tests/support/chaos.py): a fork cut between a child's start and its end
-    # copied a child that belongs to the original run, so the fork waited for it forever.
+    # once copied a child that belongs to the original run, so the fork waited for it forever. Now the
+    # child is forked too, linked to the forked parent.
     handle = await engine.start(d_parent, 1, id="fork-child")
     assert await handle.result() == 9
     history = engine.history("fork-child")
     initiated = next(e for e in history if e.event_type is E.StartChildWorkflowExecutionInitiated)
     started = next(e for e in history if e.event_type is E.ChildWorkflowExecutionStarted)
-    task = max(e.event_id for e in history if e.event_type is E.WorkflowTaskScheduled and e.event_id < initiated.event_id)
     for cut in (initiated.event_id, started.event_id):
-        with pytest.warns(RuntimeWarning, match=f"forking after event {task - 1} instead"):
-            forked = await engine.fork(handle.run_id, at_event=cut, id=f"fork-child-{cut}")
+        forked = await engine.fork(handle.run_id, at_event=cut, id=f"fork-child-{cut}")
         assert await asyncio.wait_for(forked.result(), 5) == 9
-        kids = [e for e in engine.history(run_id=forked.run_id) if e.event_type is E.ChildWorkflowExecutionCompleted]
+        fork_history = engine.history(run_id=forked.run_id)
+        assert len(fork_history) > cut
+        kids = [e for e in fork_history if e.event_type is E.ChildWorkflowExecutionCompleted]
         assert len(kids) == 1
         assert kids[0].attributes["run_id"] != started.attributes["run_id"]  # a child of its own
+        child = engine.history(run_id=kids[0].attributes["run_id"])
+        assert child.events[0].attributes["parent_run_id"] == forked.run_id
+        assert child.events[0].attributes["forked_from_run_id"] == started.attributes["run_id"]
 
 
 async def test_reset_terminates_an_open_original(engine: wfkit.Engine) -> None:

@@ -252,15 +252,27 @@ def compare(source: Source, run_a: str, run_b: str, *, duration_tolerance: float
     `differences` lists what differs: `only_in_a` / `only_in_b`, `status`, `attempts`, `result`,
     `failure`, and `duration` when the times (scheduled to final close) differ by more than
     `duration_tolerance` of the longer one and by more than `min_duration_change` seconds.
+    `result_diff` says briefly how the results differ (the changed keys of two objects, the lengths
+    of two lists). When `run_b` is a fork, `in_b` says what became of each step there: `reused`
+    (copied from the history it was forked from), `edited` (a what-if fork's replaced result) or
+    `ran` (run again, or for the first time).
     """
     a = resolve_run(source, run_a)
     b = resolve_run(source, run_b)
     return source.sql(
         """
-        WITH per AS (
+        WITH fork AS (
+            SELECT CAST(attributes->>'$.forked_at_event' AS BIGINT) AS cut FROM events WHERE run_id = ? AND event_id = 1
+        ),
+        edited AS (
+            SELECT DISTINCT CAST(attributes->>'$.activity_id' AS BIGINT) AS activity_id FROM events
+            WHERE run_id = ? AND (attributes->'$.what_if') IS NOT NULL AND (attributes->>'$.activity_id') IS NOT NULL
+        ),
+        per AS (
             SELECT
                 run_id,
                 activity_id,
+                min(scheduled_event_id) AS scheduled_event_id,
                 any_value(activity_type) AS activity_type,
                 coalesce(max(attempt), 0) AS attempts,
                 arg_max(status, coalesce(closed_event_id, started_event_id, scheduled_event_id)) AS status,
@@ -284,11 +296,32 @@ def compare(source: Source, run_a: str, run_b: str, *, duration_tolerance: float
                 ra.attempts AS attempts_a, rb.attempts AS attempts_b,
                 ra.seconds AS seconds_a, rb.seconds AS seconds_b,
                 ra.result AS result_a, rb.result AS result_b,
-                ra.failure AS failure_a, rb.failure AS failure_b
+                ra.failure AS failure_a, rb.failure AS failure_b,
+                CASE
+                    WHEN rb.activity_id IS NULL THEN NULL
+                    WHEN rb.activity_id IN (SELECT activity_id FROM edited) THEN 'edited'
+                    WHEN rb.scheduled_event_id <= (SELECT cut FROM fork) THEN 'reused'
+                    ELSE 'ran'
+                END AS in_b
             FROM ra FULL JOIN rb ON ra.activity_type = rb.activity_type AND ra.occurrence = rb.occurrence
         )
         SELECT
-            *,
+            * EXCLUDE (in_b),
+            in_b,
+            CASE
+                WHEN result_a IS NOT DISTINCT FROM result_b OR result_a IS NULL OR result_b IS NULL THEN NULL
+                WHEN json_type(result_a) = 'OBJECT' AND json_type(result_b) = 'OBJECT' THEN array_to_string(list_transform(
+                    list_filter(
+                        json_keys(result_a) || list_filter(json_keys(result_b), lambda k: NOT list_contains(json_keys(result_a), k)),
+                        lambda k: json_extract(result_a, ('$."' || k || '"')) IS DISTINCT FROM json_extract(result_b, ('$."' || k || '"'))
+                    ),
+                    lambda k: k || ': ' || coalesce(CAST(json_extract(result_a, ('$."' || k || '"')) AS VARCHAR), '(none)')
+                        || ' -> ' || coalesce(CAST(json_extract(result_b, ('$."' || k || '"')) AS VARCHAR), '(none)')
+                ), ', ')
+                WHEN json_type(result_a) = 'ARRAY' AND json_type(result_b) = 'ARRAY' THEN
+                    json_array_length(result_a) || ' items -> ' || json_array_length(result_b) || ' items'
+                ELSE left(result_a, 40) || ' -> ' || left(result_b, 40)
+            END AS result_diff,
             list_filter([
                 CASE WHEN activity_id_b IS NULL THEN 'only_in_a' END,
                 CASE WHEN activity_id_a IS NULL THEN 'only_in_b' END,
@@ -301,7 +334,7 @@ def compare(source: Source, run_a: str, run_b: str, *, duration_tolerance: float
         FROM joined
         ORDER BY coalesce(activity_id_a, activity_id_b), activity_id_b
         """,
-        [a, b, a, b, float(duration_tolerance), float(min_duration_change)],
+        [b, b, a, b, a, b, float(duration_tolerance), float(min_duration_change)],
     )
 
 

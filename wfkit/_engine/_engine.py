@@ -369,30 +369,57 @@ class Engine:
         await self._writer.flush()
         return WorkflowHandle(self._operations, run.workflow_id, run.run_id), self._operations.decode_update(update, update_id, await outcome)
 
-    async def fork(self, run_id: str, *, at_event: int | None = None, id: str | None = None) -> WorkflowHandle:  # noqa: A002
+    async def fork(
+        self,
+        run_id: str,
+        *,
+        at_event: int | None = None,
+        id: str | None = None,  # noqa: A002
+        parents: bool = False,
+        results: Mapping[int | str, Any] | None = None,
+        raise_: Mapping[int | str, BaseException | str] | None = None,
+    ) -> WorkflowHandle:
         """Start a new run that reuses `run_id`'s history up to `at_event` and continues live with the current code.
 
-        Activity results recorded before that point are reused, not re-run: fix a failing step's code,
-        then fork from just before it. The new run records `forked_from_run_id`; the original is left
-        as it is. A point inside a workflow task moves to the nearest earlier valid point (a
-        `RuntimeWarning` says so); the default is the latest valid point.
+        Activity results, timers and child workflows recorded before that point are reused, not re-run:
+        fix a failing step's code, then fork from just before it. A child running at the cut is
+        forked with the run and linked to it (its finished steps reused, its first failed step run
+        again). The new run records `forked_from_run_id`; the original is left as it is. A point
+        inside a workflow task moves to the nearest earlier valid point (a `RuntimeWarning` says so);
+        the default is the latest valid point.
 
         Args:
             run_id: the run to fork.
             at_event: the last event id to copy.
             id: the new run's workflow id (default: the original's, which must not be running).
+            parents: for a child workflow: fork its parent chain too, each parent just before it
+                learned how this child ended, so the whole tree completes; the handle returned is
+                the root's.
+            results: a what-if: `{step: value}` replaces the recorded result of a step (an activity type
+                for its first run, or an event id) before the fork runs on, so the code downstream sees
+                the value and recomputes for real. The fork cuts right after the last edited step
+                (unless `at_event` is later); the edited events keep the originals in `what_if`.
+                `engine.histories.compare(original, fork)` shows what was reused, edited and re-run.
+            raise_: as `results`, with an exception (or a message) the step fails with instead.
 
         Raises:
             WorkflowNotFoundError: no such run.
-            WorkflowAlreadyStartedError: the workflow id is in use by an open run (use `reset`, or pass `id`).
+            WorkflowAlreadyStartedError: a workflow id is in use by an open run (use `reset`, or pass `id`).
         """
         self._writer.check_writable()
-        run = self._lifecycle.fork(run_id, at_event, workflow_id=id)
-        self._recovery.resume(run)
-        self._ledger.mark_dirty(run)
+        edits = None
+        if results or raise_:
+            if parents:
+                raise ArgumentError("a what-if fork (results=, raise_=) edits the run itself; parents=True is for failed children")
+            at_event, edits = self._lifecycle.what_if(run_id, at_event, results or {}, raise_ or {}, self.converter)
+        root, root_at, cuts = self._lifecycle.fork_chain(run_id, at_event) if parents else (run_id, at_event, {})
+        forked = self._lifecycle.fork(root, root_at, workflow_id=id, child_cuts=cuts, edits=edits)
+        for run in forked:
+            self._recovery.resume(run)
+            self._ledger.mark_dirty(run)
         fault("fork")
         await self._writer.flush()
-        return WorkflowHandle(self._operations, run.workflow_id, run.run_id)
+        return WorkflowHandle(self._operations, forked[0].workflow_id, forked[0].run_id)
 
     async def reset(self, run_id: str, *, at_event: int | None = None, reason: str = "reset") -> WorkflowHandle:
         """Like `fork`, under the same workflow id, terminating the original run first if it is still open."""

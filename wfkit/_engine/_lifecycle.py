@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from wfkit._definitions import WorkflowDefinition
@@ -19,13 +20,57 @@ from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._properties import check_properties, current_properties
-from wfkit._history._state import fork_point
+from wfkit._history._state import CHILD_CLOSED, OpenChild, children_open_at, fork_point, fork_point_after, rerun_point
 from wfkit._store._store import RunClose, RunRow
-from wfkit.errors import ArgumentError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import ApplicationError, ArgumentError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
 
 __all__ = ["RunLifecycle"]
 
 E = EventType
+
+
+_STEP_OUTCOMES = (E.ActivityTaskCompleted, E.ActivityTaskFailed, E.ActivityTaskTimedOut)
+
+
+def _step_outcome(events: Sequence[Event], key: int | str, run_id: str) -> Event:
+    """The final outcome event of the step `key` names: an event id, or an activity type (its first run)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        if not 1 <= key <= len(events):
+            raise ArgumentError(f"run {run_id} has no event {key}")
+        event = events[key - 1]
+        if event.event_type is E.ActivityTaskScheduled:
+            scheduled: int | None = key
+        elif event.event_type in _STEP_OUTCOMES:
+            scheduled = event.attributes.get("scheduled_event_id")
+        else:
+            raise ArgumentError(f"event {key} of run {run_id} is {event.event_type.value}, not an activity step")
+    elif isinstance(key, str):
+        scheduled = next((e.event_id for e in events if e.event_type is E.ActivityTaskScheduled and e.attributes.get("activity_type") == key), None)
+        if scheduled is None:
+            raise ArgumentError(f"run {run_id} has no activity {key!r}")
+    else:
+        raise ArgumentError(f"a what-if step is an event id or an activity type, got {key!r}")
+    final = [e for e in events if e.event_type in _STEP_OUTCOMES and e.attributes.get("scheduled_event_id") == scheduled and not e.is_retrying_attempt]
+    if not final:
+        raise ArgumentError(f"the step scheduled at event {scheduled} of run {run_id} never finished; there is no result to edit")
+    return final[0]
+
+
+def _original(event: Event) -> dict[str, Any]:
+    a = event.attributes
+    return {"event_type": event.event_type.value, "result": a.get("result"), "failure": a.get("failure")}
+
+
+@dataclass(frozen=True, slots=True)
+class _ForkPlan:
+    """One run of a fork: the source's history, where it is cut, the new ids, and the children forked with it."""
+
+    source_run_id: str
+    events: list[Event]
+    cut: int
+    workflow_id: str
+    run_id: str
+    children: list[tuple[OpenChild, _ForkPlan]]
 
 
 class RunLifecycle:
@@ -157,37 +202,162 @@ class RunLifecycle:
             self._writer.record(run, E.WorkflowExecutionSignaled, signal)
         return run
 
-    def fork(self, source_run_id: str, at_event: int | None, *, workflow_id: str | None) -> LiveRun:
-        """A new run whose history is a copy of the source's up to `at_event` (its lineage fields rewritten)."""
+    def fork(
+        self,
+        source_run_id: str,
+        at_event: int | None,
+        *,
+        workflow_id: str | None,
+        child_cuts: Mapping[str, int] | None = None,
+        edits: Mapping[int, Event] | None = None,
+    ) -> list[LiveRun]:
+        """A new run whose history is a copy of the source's up to `at_event` (its lineage fields rewritten),
+        and a fork of each child running there, linked to it; the new run first, then its descendants.
+
+        A child that finished before the cut is reused as recorded; one running at the cut is forked
+        at `child_cuts[its run id]`, or else where its first failed step runs again (`rerun_point`).
+        """
+        plan = self._plan_fork(source_run_id, at_event, workflow_id, dict(child_cuts or {}), set())
+        forked: list[LiveRun] = []
+        self._apply_fork(plan, None, forked, edits)
+        return forked
+
+    def what_if(
+        self, source_run_id: str, at_event: int | None, results: Mapping[int | str, Any], raises: Mapping[int | str, Any], converter: PayloadConverter
+    ) -> tuple[int, dict[int, Event]]:
+        """Where a what-if fork cuts (right after its last edited step, unless `at_event` is later) and the edited events.
+
+        A key is an event id (of the step's `ActivityTaskScheduled` or its closing event) or an activity
+        type (its first run); `results` values replace the step's result, `raises` values (an exception,
+        or a message) make it fail for good. Each edited event keeps the original in `what_if`.
+        """
+        events = self._history_of(source_run_id)
+        edits: dict[int, Event] = {}
+        for key, value in results.items():
+            event = _step_outcome(events, key, source_run_id)
+            try:
+                payload = converter.to_payload(value)
+            except PayloadError as exc:
+                raise PayloadError(f"results[{key!r}]: {exc}") from None
+            attrs = {k: v for k, v in event.attributes.items() if k not in ("failure", "retry_state", "timeout_type")}
+            edits[event.event_id] = Event(event.event_id, E.ActivityTaskCompleted, event.event_time, {**attrs, "result": payload, "what_if": _original(event)})
+        for key, value in raises.items():
+            event = _step_outcome(events, key, source_run_id)
+            error = value if isinstance(value, BaseException) else ApplicationError(str(value), non_retryable=True)
+            attrs = {k: v for k, v in event.attributes.items() if k not in ("result", "timeout_type")}
+            attrs |= {"failure": failure_from_exception(error), "retry_state": "NonRetryableFailure", "what_if": _original(event)}
+            edits[event.event_id] = Event(event.event_id, E.ActivityTaskFailed, event.event_time, attrs)
+        if not edits:
+            raise ArgumentError("a what-if fork needs results= or raise_= naming at least one step")
+        last = max(edits)
+        if at_event is not None and at_event < last:
+            raise ArgumentError(f"at_event={at_event} is before the edited step at event {last}; fork at or after it")
+        try:
+            return fork_point_after(events, at_event if at_event is not None else last), edits
+        except ValueError as exc:
+            raise ArgumentError(f"cannot fork run {source_run_id} there: {exc}") from None
+
+    def _plan_fork(self, source_run_id: str, at_event: int | None, workflow_id: str | None, child_cuts: dict[str, int], ids: set[str]) -> _ForkPlan:
+        """Everything a fork copies, checked before anything is recorded (a fork is all or nothing)."""
         source = self._ledger.find(source_run_id)
         store = self._writer.store
-        events = list(source.events) if source is not None else store.load_events(source_run_id)
-        if not events:
-            raise WorkflowNotFoundError(f"no run with run id {source_run_id!r}")
+        events = self._history_of(source_run_id)
         cut = fork_point(events, len(events) if at_event is None else at_event)
         if at_event is not None and cut != at_event:
             message = f"wfkit: event {at_event} of run {source_run_id} is not a resume point; forking after event {cut} instead"
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
         if workflow_id is None:
             stored = store.get_run(source_run_id) if source is None else None
             workflow_id = source.workflow_id if source is not None else str(stored["workflow_id"] if stored else events[0].attributes.get("workflow_id"))
         existing = self._ledger.by_workflow_id.get(workflow_id)
         if existing is not None:
             raise WorkflowAlreadyStartedError(workflow_id, existing.run_id)
+        if workflow_id in ids:
+            raise WorkflowAlreadyStartedError(workflow_id, "(another run of this fork)")
+        ids.add(workflow_id)
+        children = []
+        for child in children_open_at(events, cut):
+            if child.run_id is None:
+                raise ArgumentError(
+                    f"cannot fork run {source_run_id} at event {cut}: its child {child.workflow_id} never started; fork before event "
+                    f"{next(e.event_id for e in events if e.event_type is E.StartChildWorkflowExecutionInitiated and e.attributes['child_id'] == child.seq)}"
+                )
+            child_at = child_cuts.get(child.run_id, rerun_point(self._history_of(child.run_id)))
+            children.append((child, self._plan_fork(child.run_id, child_at, child.workflow_id, child_cuts, ids)))
+        return _ForkPlan(source_run_id, events, cut, workflow_id, uuid.uuid4().hex, children)
+
+    def fork_chain(self, run_id: str, at_event: int | None) -> tuple[str, int | None, dict[str, int]]:
+        """For a fork of a child with its parents: the root run, where to cut it, and where to cut each child on the way down."""
+        cuts: dict[str, int] = {}
+        current, current_at = run_id, at_event
+        while True:
+            first = self._history_of(current)[0].attributes
+            parent_run_id, seq = first.get("parent_run_id"), first.get("parent_child_id")
+            if not parent_run_id:
+                return current, current_at, cuts
+            if current_at is not None:
+                cuts[current] = current_at
+            closed = next(
+                (e.event_id for e in self._history_of(parent_run_id) if e.event_type in CHILD_CLOSED and e.attributes.get("child_id") == seq),
+                None,
+            )
+            current, current_at = str(parent_run_id), (closed - 1 if closed is not None else None)
+
+    def _history_of(self, run_id: str) -> list[Event]:
+        live = self._ledger.find(run_id)
+        events = list(live.events) if live is not None else self._writer.store.load_events(run_id)
+        if not events:
+            raise WorkflowNotFoundError(f"no run with run id {run_id!r}")
+        return events
+
+    def _apply_fork(self, plan: _ForkPlan, parent: tuple[LiveRun, int] | None, forked: list[LiveRun], edits: Mapping[int, Event] | None = None) -> LiveRun:
+        events, cut, workflow_id = plan.events, plan.cut, plan.workflow_id
         first = events[0].attributes
         workflow_type = str(first.get("workflow_type"))
         task_queue = str(first.get("task_queue") or "default")
-        run = LiveRun(uuid.uuid4().hex, workflow_id, workflow_type, task_queue, int(first.get("random_seed") or 0))
-        lineage = {"workflow_id": workflow_id, "forked_from_run_id": source_run_id, "parent_run_id": None, "parent_workflow_id": None, "parent_child_id": None}
-        copied = [Event(1, E.WorkflowExecutionStarted, events[0].event_time, {**first, **lineage}), *events[1:cut]]
+        run = LiveRun(plan.run_id, workflow_id, workflow_type, task_queue, int(first.get("random_seed") or 0))
+        if parent is not None:
+            run.parent_run_id, run.parent_workflow_id, run.parent_child_id = parent[0].run_id, parent[0].workflow_id, parent[1]
+        lineage = {
+            "workflow_id": workflow_id,
+            "forked_from_run_id": plan.source_run_id,
+            "parent_run_id": run.parent_run_id,
+            "parent_workflow_id": run.parent_workflow_id,
+            "parent_child_id": run.parent_child_id,
+            "forked_at_event": cut,
+            **({"what_if_events": sorted(edits)} if edits else {}),
+        }
+        new_child_runs = {child.seq: child_plan.run_id for child, child_plan in plan.children}
+        copied = [Event(1, E.WorkflowExecutionStarted, events[0].event_time, {**first, **lineage})]
+        for event in events[1:cut]:
+            if edits and event.event_id in edits:
+                event = edits[event.event_id]
+            elif event.event_type is E.ChildWorkflowExecutionStarted and event.attributes.get("child_id") in new_child_runs:
+                event = Event(event.event_id, event.event_type, event.event_time, {**event.attributes, "run_id": new_child_runs[event.attributes["child_id"]]})
+            copied.append(event)
         for event in copied:
             run.state.apply(event)
         run.events = copied
         self._ledger.add(run)
         run.concurrency_keys = tuple(first.get("concurrency_keys") or ())
         self._limits.admit(run)
-        row = RunRow(run.run_id, workflow_id, workflow_type, task_queue, first.get("input"), events[0].event_time, forked_from_run_id=source_run_id)
+        row = RunRow(
+            run.run_id, workflow_id, workflow_type, task_queue, first.get("input"), events[0].event_time,
+            parent_run_id=run.parent_run_id, parent_workflow_id=run.parent_workflow_id, forked_from_run_id=plan.source_run_id,
+        )  # fmt: skip
         self._writer.add_run(run, row, copied)
+        forked.append(run)
+        for child, child_plan in plan.children:
+            child_run = self._apply_fork(child_plan, (run, child.seq), forked)
+            if child.started_event_id is None:  # its start was recorded after the cut: record it for the fork's child
+                state = run.state.children[child.seq]
+                attrs = {
+                    "child_id": child.seq,
+                    "initiated_event_id": state.initiated_event_id,
+                    "workflow_id": child_run.workflow_id,
+                    "run_id": child_run.run_id,
+                }
+                self._writer.record(run, E.ChildWorkflowExecutionStarted, attrs)
         return run
 
     def close(self, run: LiveRun, event_type: EventType, attrs: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ from wfkit._history._commands import (
 from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, EventType
 
 __all__ = [
+    "CHILD_CLOSED",
     "COMMAND_EVENTS",
     "ENGINE_RESTART",
     "ENGINE_SHUTDOWN",
@@ -61,7 +62,11 @@ __all__ = [
     "command_to_event",
     "describe_command",
     "event_to_job",
+    "OpenChild",
+    "children_open_at",
     "fork_point",
+    "fork_point_after",
+    "rerun_point",
     "split_activations",
 ]
 
@@ -96,6 +101,17 @@ COMMAND_EVENTS = frozenset(
 )
 
 _ACTIVITY_SCHEDULED, _TIMER_STARTED = E.ActivityTaskScheduled, E.TimerStarted
+#: Events that close a child workflow in its parent's history.
+CHILD_CLOSED = frozenset(
+    {
+        E.ChildWorkflowExecutionCompleted,
+        E.ChildWorkflowExecutionFailed,
+        E.ChildWorkflowExecutionCanceled,
+        E.ChildWorkflowExecutionTimedOut,
+        E.ChildWorkflowExecutionTerminated,
+        E.StartChildWorkflowExecutionFailed,
+    }
+)
 # Events inside a workflow task besides its commands: a fork never cuts between them and the task's start.
 _TASK_SPAN_EVENTS = frozenset(
     {
@@ -374,49 +390,100 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
 
 def fork_point(events: Sequence[Event], at_event: int) -> int:
     """The last event id at or before `at_event` where a run can resume: not inside a workflow
-    task (from its `WorkflowTaskScheduled` to its last command), not while a child workflow is
-    running (the child belongs to the original run and would never report to the fork), and
-    before the run closed."""
-    cut = max(1, min(at_event, len(events)))
+    task (from its `WorkflowTaskScheduled` to its last command), and before the run closed.
+    Children running at that point are forked with the run (see `children_open_at`)."""
+    spans, closed_at = _task_spans(events)
+    cut = max(1, min(at_event, len(events), closed_at - 1))
+    for first, final in spans:
+        if first <= cut < final:
+            cut = first - 1
+    return max(1, cut)
+
+
+def fork_point_after(events: Sequence[Event], at_event: int) -> int:
+    """The first event id at or after `at_event` where a run can resume (the end of the workflow task it is in).
+
+    Raises:
+        ValueError: the run closed at or before `at_event`.
+    """
+    spans, closed_at = _task_spans(events)
+    if at_event >= closed_at:
+        raise ValueError(f"event {at_event} is not before the run closed (event {closed_at})")
+    cut = at_event
+    for first, final in spans:
+        if first <= cut < final:
+            cut = final
+    return cut
+
+
+def _task_spans(events: Sequence[Event]) -> tuple[list[tuple[int, int]], int]:
+    """Each workflow task's (first, last) event ids, and the id of the closing event (past the end if open)."""
     spans: list[tuple[int, int]] = []
     start: int | None = None
     last = 0
-    children: dict[Any, tuple[int, int]] = {}
-    """child_id (or ("external", external_id)) -> (the WorkflowTaskScheduled id of the task that initiated it, the id of its closing event or 0)."""
+    closed_at = len(events) + 1
     for event in events:
         et = event.event_type
         if et in CLOSING_EVENTS:
-            cut = min(cut, event.event_id - 1)
+            closed_at = min(closed_at, event.event_id)
         if et is E.WorkflowTaskScheduled:
             if start is not None:
                 spans.append((start, last))
             start = last = event.event_id
         elif start is not None and (et in COMMAND_EVENTS or et in _TASK_SPAN_EVENTS):
             last = event.event_id
-        if et is E.StartChildWorkflowExecutionInitiated:
-            children[event.attributes.get("child_id")] = (start or event.event_id, 0)
-        elif et in (E.ChildWorkflowExecutionCompleted, E.ChildWorkflowExecutionFailed, E.ChildWorkflowExecutionCanceled):
-            child = children.get(event.attributes.get("child_id"))
-            if child is not None:
-                children[event.attributes.get("child_id")] = (child[0], event.event_id)
-        elif et in EXTERNAL_INITIATED:  # not delivered yet at the cut: the fork would wait for it forever
-            children[("external", event.attributes.get("external_id"))] = (start or event.event_id, 0)
-        elif et in _EXTERNAL_OUTCOME_TYPES:
-            key = ("external", event.attributes.get("external_id"))
-            if key in children:
-                children[key] = (children[key][0], event.event_id)
     if start is not None:
         spans.append((start, last))
-    moved = True
-    while moved:  # moving before one child's start may leave an earlier child running at the new cut
-        moved = False
-        for first, final in spans:
-            if first <= cut < final:
-                cut = first - 1
-        for task_start, closed_at in children.values():
-            if task_start <= cut and (closed_at == 0 or closed_at > cut):
-                cut, moved = task_start - 1, True
-    return max(1, cut)
+    return spans, closed_at
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChild:
+    """A child workflow initiated at or before a cut of its parent's history and not closed there."""
+
+    seq: int
+    workflow_id: str
+    run_id: str | None
+    """The child's run (from its `ChildWorkflowExecutionStarted`, wherever it is in the history)."""
+    started_event_id: int | None
+    """That event's id when it is at or before the cut; None if the start was recorded after the cut."""
+
+
+def children_open_at(events: Sequence[Event], cut: int) -> list[OpenChild]:
+    """The children running at event `cut`, in the order they were initiated."""
+    initiated: dict[int, str] = {}
+    started: dict[int, tuple[str | None, int]] = {}
+    closed: set[int] = set()
+    for event in events:
+        a = event.attributes
+        if event.event_type is E.StartChildWorkflowExecutionInitiated and event.event_id <= cut:
+            initiated[a["child_id"]] = str(a.get("workflow_id"))
+        elif event.event_type is E.ChildWorkflowExecutionStarted:
+            started[a["child_id"]] = (a.get("run_id"), event.event_id)
+        elif event.event_type in CHILD_CLOSED and event.event_id <= cut:
+            closed.add(a["child_id"])
+    out = []
+    for seq, workflow_id in initiated.items():
+        if seq in closed:
+            continue
+        run_id, started_id = started.get(seq, (None, 0))
+        out.append(OpenChild(seq, workflow_id, run_id, started_id if 0 < started_id <= cut else None))
+    return out
+
+
+def rerun_point(events: Sequence[Event]) -> int:
+    """Where a fork of this run resumes by default when it is forked with its parent: before the workflow
+    task that scheduled its first activity to fail for good (that step runs again), or else at its
+    latest resume point (its finished work is reused)."""
+    failed = [
+        int(e.attributes["scheduled_event_id"])
+        for e in events
+        if e.event_type in (E.ActivityTaskFailed, E.ActivityTaskTimedOut)
+        and e.attributes.get("retry_state") != ATTEMPT_RETRYING
+        and e.attributes.get("scheduled_event_id") is not None
+        and e.attributes.get("timeout_type") not in LOST_ATTEMPT
+    ]
+    return fork_point(events, min(failed) if failed else len(events))
 
 
 # #### Open work of a run ####
