@@ -1,11 +1,12 @@
 """Local activities as history records them: one `MarkerRecorded` event named "LocalActivity".
 
 A local activity runs in the worker (here: the engine) without a task queue, and only its final
-outcome is recorded: Temporal writes a marker whose details hold a `data` payload (the activity's
+outcome is recorded: Temporal's SDKs write a marker ("LocalActivity" in Go and Java,
+"core_local_activity" in the Core-based SDKs) whose details hold a `data` payload (the activity's
 id, type, attempt and times) and a `result` payload, or a `failure`. The SDKs spell `data`
 differently (Go: `ActivityID`/`ActivityType`/`ReplayTime`/`Attempt`; Java: separate `activityId`,
 `type`, `time` details; Core-based SDKs: `seq`/`activity_id`/`activity_type`/`attempt`/
-`complete_time`/`original_schedule_time`); `read_local_activity` reads them all. wfkit's engine
+`complete_time`/`original_schedule_time` as `{"seconds", "nanos"}`); `read_local_activity` reads them all. wfkit's engine
 writes Core's spelling and adds its own typed keys (`activity_id` = the workflow-local sequence
 number, `activity_type`, `attempt`, and times as seconds) next to `details`.
 """
@@ -18,10 +19,12 @@ from typing import Any
 
 from wfkit._history._payload import JSON_ENCODING, Payload
 
-__all__ = ["LOCAL_ACTIVITY_MARKER", "LocalActivityMarker", "local_activity_attributes", "read_local_activity"]
+__all__ = ["LOCAL_ACTIVITY_MARKER", "LOCAL_ACTIVITY_MARKERS", "LocalActivityMarker", "local_activity_attributes", "read_local_activity"]
 
-#: The `marker_name` of a local activity's marker (as every Temporal SDK names it).
+#: The `marker_name` wfkit's engine records for a local activity (as the Go and Java SDKs name it).
 LOCAL_ACTIVITY_MARKER = "LocalActivity"
+#: Every `marker_name` of a local activity: the Go and Java SDKs' and the Core-based SDKs' (Python, TypeScript, .NET).
+LOCAL_ACTIVITY_MARKERS = frozenset({LOCAL_ACTIVITY_MARKER, "core_local_activity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ def local_activity_attributes(
 
 def read_local_activity(attrs: dict[str, Any]) -> LocalActivityMarker | None:
     """The local activity a `MarkerRecorded` event's attributes describe, or None for another marker."""
-    if attrs.get("marker_name") != LOCAL_ACTIVITY_MARKER:
+    if attrs.get("marker_name") not in LOCAL_ACTIVITY_MARKERS:
         return None
     details = attrs.get("details")
     details = details if isinstance(details, dict) else {}

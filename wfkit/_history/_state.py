@@ -37,7 +37,7 @@ from wfkit._history._commands import (
     StartWorkflow,
 )
 from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, EventType
-from wfkit._history._local import LOCAL_ACTIVITY_MARKER
+from wfkit._history._local import LOCAL_ACTIVITY_MARKERS
 
 __all__ = [
     "COMMAND_EVENTS",
@@ -294,7 +294,7 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
             current.commands.append(event)
             if et is marker:
                 current.activation.recorded_markers.append(event.attributes)
-                if event.attributes.get("marker_name") == LOCAL_ACTIVITY_MARKER:
+                if event.attributes.get("marker_name") in LOCAL_ACTIVITY_MARKERS:
                     current.activation.local_results.append(event.attributes)  # resolves its call in this task
             elif et is update_accepted:
                 # Temporal records an update's acceptance after the task that delivered it: that task's job.

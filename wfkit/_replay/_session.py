@@ -29,7 +29,7 @@ class PendingWork:
     """Something the workflow is waiting for at this point of the history."""
 
     kind: str
-    """"activity", "timer", "child" or "signal"."""
+    """"activity", "local activity", "timer", "child" or "signal"."""
     id: int | str
     """The activity/timer/child sequence number, or the signal name."""
     description: str
@@ -298,7 +298,7 @@ class ReplaySession:
         work += [PendingWork("timer", t.seq, f"fires at {_iso(t.fire_at)}") for t in self._state.timers.values()]
         work += [PendingWork("child", c.seq, f"{c.workflow_type} ({c.workflow_id})") for c in self._state.children.values()]
         if self._instance is not None:
-            work += [PendingWork("signal", ident, text) for kind, ident, text in self._instance.pending_work() if kind == "signal"]
+            work += [PendingWork(kind, ident, text) for kind, ident, text in self._instance.pending_work() if kind in ("local activity", "signal")]
         return work
 
     def __repr__(self) -> str:

@@ -50,7 +50,7 @@ from wfkit._history._commands import (
     StartWorkflow,
 )
 from wfkit._history._failure import failure_from_exception
-from wfkit._history._local import LOCAL_ACTIVITY_MARKER, read_local_activity
+from wfkit._history._local import read_local_activity
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
 from wfkit._runtime import _sandbox
 from wfkit._runtime._context import ActivityCode, WorkflowCode, WorkflowInfo, _Runtime
@@ -410,8 +410,11 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
             if seq is None:
                 continue
             self._local_results.remove(attrs)
-            pending, _ = self._local.pop(seq)
-            self._command(RecordMarker(LOCAL_ACTIVITY_MARKER, {k: v for k, v in attrs.items() if k != "marker_name"}))
+            pending, request = self._local.pop(seq)
+            details = {k: v for k, v in attrs.items() if k != "marker_name"}
+            if "activity_type" in details:  # the code's own call, so that replay notices another activity at this point
+                details["activity_type"] = request.activity_type
+            self._command(RecordMarker(str(attrs["marker_name"]), details))  # the SDK's own marker name, on replay
             progressed = True
             if pending.future.done():
                 continue
