@@ -271,3 +271,40 @@ async def test_local_activity_markers_of_imported_temporal_histories_are_activit
     assert java == [("java-la", "local", "SleepActivity", 1, "completed")]
     stats = {r[0]: r[1] for r in engine.sql("SELECT activity_type, activities FROM activity_stats WHERE kind = 'local'").fetchall()}
     assert stats["SleepActivity"] == 1
+
+
+async def test_timeline_and_graph_show_local_activities_as_activities(engine: wfkit.Engine) -> None:
+    from wfkit.plot._timeline import attempts
+
+    await (await engine.start(la_pipeline, "orders", id="la-plot")).result()
+    await (await engine.start(la_failing, "erp", id="la-plot-fail")).result()
+    history = engine.history("la-plot")
+    bars = attempts(history)
+    assert [(b.kind, b.lane, b.outcome) for b in bars] == [("local", "la_lookup #1 (local)", "completed"), ("activity", "la_load #2", "completed")]
+    assert bars[0].duration is not None
+    assert bars[0].detail[0] == "local activity"
+    assert [(b.kind, b.outcome, b.attempt) for b in attempts(engine.history("la-plot-fail"))] == [("local", "failed", 2)]
+    figure = wfkit.plot.timeline(history)
+    assert "la_lookup #1 (local)" in {lane for trace in figure.data for lane in (trace.y or ())}
+
+    graph = wfkit.activity_graph(history)
+    assert graph.nodes["local:1"]["kind"] == "local"
+    assert graph.nodes["local:1"]["label"] == "la_lookup (local)"
+    assert graph.nodes["local:1"]["outcome"] == "completed"
+    assert list(graph.edges) == [("local:1", "activity:2")]  # the load was scheduled once the lookup's result was in
+    drawn = wfkit.plot.graph(history)
+    steps = next(t for t in drawn.data if t.name == "steps")
+    assert dict(zip(steps.customdata, steps.marker.symbol, strict=True)) == {"local:1": "diamond", "activity:2": "circle"}
+    before = wfkit.plot.graph(history, at_event=_markers(history)[0].event_id - 1)
+    assert next(t for t in before.data if t.name == "steps").marker.color[0] == "#eceff1"  # not there yet before its marker
+
+
+async def test_imported_local_activities_show_on_the_timeline_and_the_graph(engine: wfkit.Engine) -> None:
+    from wfkit.plot._timeline import attempts
+
+    await engine.import_temporal(REAL / "go" / "local-activity.json", workflow_id="go-la")
+    history = engine.history("go-la")
+    assert [(b.kind, b.name, b.outcome) for b in attempts(history)] == [("local", "helloworldActivity", "completed")]
+    assert [d["kind"] for _, d in wfkit.activity_graph(history).nodes(data=True)] == ["local"]
+    wfkit.plot.timeline(history)
+    wfkit.plot.graph(history)

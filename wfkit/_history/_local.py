@@ -42,6 +42,8 @@ class LocalActivityMarker:
     failure: dict[str, Any] | None
     scheduled_time: float | None
     """When the first attempt was scheduled (seconds since the epoch), if recorded."""
+    started_time: float | None
+    """When the final attempt started (seconds since the epoch): wfkit records it, the SDKs do not."""
     complete_time: float | None
     """When the final attempt ended (seconds since the epoch), if recorded."""
 
@@ -49,6 +51,17 @@ class LocalActivityMarker:
     def completed(self) -> bool:
         """True if the activity returned (its marker has no failure)."""
         return self.failure is None
+
+    @property
+    def outcome(self) -> str:
+        """completed, timed_out or failed (the words the activity views and plots use)."""
+        if self.failure is None:
+            return "completed"
+        return "timed_out" if self.failure.get("timeout_type") else "failed"
+
+    def node_id(self, event_id: int) -> str:
+        """How the activity graph names it: `local:<seq>`, or `local:e<event id>` for a marker without a number."""
+        return f"local:{self.seq}" if self.seq is not None else f"local:e{event_id}"
 
 
 def local_activity_attributes(
@@ -110,7 +123,9 @@ def read_local_activity(attrs: dict[str, Any]) -> LocalActivityMarker | None:
     failure = attrs.get("failure") if isinstance(attrs.get("failure"), dict) else None
     scheduled = _seconds(attrs.get("scheduled_time")) or _seconds(data.get("originalscheduletime")) or _seconds(data.get("firstskd"))
     complete = _seconds(attrs.get("complete_time")) or _seconds(data.get("completetime")) or _seconds(data.get("replaytime")) or _seconds(data.get("time"))
-    return LocalActivityMarker(seq, activity_id, str(activity_type) if activity_type else None, attempt, result, failure, scheduled, complete)
+    started = _seconds(attrs.get("started_time"))
+    kind = str(activity_type) if activity_type else None
+    return LocalActivityMarker(seq, activity_id, kind, attempt, result, failure, scheduled, started, complete)
 
 
 def _flat(details: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from wfkit._history._events import EventType
 from wfkit._history._history import History
-from wfkit._inspection import _CLOSES, _node_of, activity_graph
+from wfkit._inspection import _CLOSES, _local_marker, _node_of, activity_graph
 from wfkit.plot._timeline import OUTCOME_COLORS
 
 __all__ = ["graph", "layered_layout", "node_states", "state_at", "state_color"]
@@ -58,7 +58,10 @@ def node_states(history: Any) -> StateTimeline:
         if node is None:
             continue
         et = event.event_type
-        if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated):
+        marker = _local_marker(event)
+        if marker is not None:
+            state = marker.outcome  # a local activity appears once it ended: its marker is all history has of it
+        elif et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated):
             state = "scheduled"
         elif et in (E.ActivityTaskStarted, E.ChildWorkflowExecutionStarted):
             state = "running"
@@ -89,8 +92,8 @@ def state_color(state: str) -> str:
 def graph(history: Any, *, at_event: int | None = None, title: str | None = None, max_edges: int = 5000) -> go.Figure:
     """The activity graph of a run (see `wfkit.activity_graph`) drawn left to right.
 
-    Nodes are coloured by outcome and sized by duration; causal edges are grey, data-lineage
-    edges dashed blue. With `at_event`, nodes take their state as of that event (nodes not yet
+    Nodes are coloured by outcome and sized by duration (local activities are diamonds labelled
+    "(local)"); causal edges are grey, data-lineage edges dashed blue. With `at_event`, nodes take their state as of that event (nodes not yet
     scheduled are pale), with the layout of the whole run so nothing moves while stepping.
     Waves of fan-out and fan-in connect every node of one wave to every node of the next: above
     `max_edges` an evenly spaced sample is drawn, and the title says so.
@@ -116,11 +119,12 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
     durations = [full.nodes[n].get("duration") or 0.0 for n in nodes]
     longest = max(durations, default=0.0) or 1.0
     colors, texts, hovers, sizes = [], [], [], []
+    symbols = ["diamond" if full.nodes[n].get("kind") == "local" else "circle" for n in nodes]
     for node, duration in zip(nodes, durations, strict=True):
         outcome = state_at(timeline, node, position)
         colors.append(state_color(outcome))
         label = html.escape(str(full.nodes[node]["label"]))
-        texts.append(label)
+        texts.append(label)  # a local activity's label says "(local)"; its marker is a diamond
         attempts = full.nodes[node].get("attempts", 0)
         hover = f"<b>{label}</b> ({html.escape(node)})<br>{outcome}"
         if attempts:
@@ -137,7 +141,8 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
     fig.add_trace(
         go.Scatter(
             x=[positions[n][0] for n in nodes], y=[positions[n][1] for n in nodes], mode="markers+text", text=texts, textposition="top center",
-            marker={"color": colors, "size": sizes, "line": {"color": "#37474f", "width": 1}}, hovertext=hovers, hoverinfo="text", name="steps",
+            marker={"color": colors, "size": sizes, "line": {"color": "#37474f", "width": 1}, "symbol": symbols},
+            hovertext=hovers, hoverinfo="text", name="steps",
             customdata=nodes,
         )
     )  # fmt: skip
