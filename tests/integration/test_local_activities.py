@@ -308,3 +308,26 @@ async def test_imported_local_activities_show_on_the_timeline_and_the_graph(engi
     assert [d["kind"] for _, d in wfkit.activity_graph(history).nodes(data=True)] == ["local"]
     wfkit.plot.timeline(history)
     wfkit.plot.graph(history)
+
+
+async def test_export_temporal_writes_the_marker_as_temporal_does_and_it_imports_back(engine: wfkit.Engine, tmp_path: Path) -> None:
+    from temporalio.client import WorkflowHistory
+
+    for workflow, key in ((la_pipeline, "orders"), (la_failing, "erp")):
+        await (await engine.start(workflow, key, id=f"la-export-{key}")).result()
+        engine.export_temporal(f"la-export-{key}", tmp_path / f"{key}.json")
+    doc = json.loads((tmp_path / "orders.json").read_text())
+    WorkflowHistory.from_json("la-export-orders", doc)  # temporalio reads it
+    (marker,) = [e["markerRecordedEventAttributes"] for e in doc["events"] if "markerRecordedEventAttributes" in e]
+    assert marker["markerName"] == "LocalActivity"
+    assert sorted(marker["details"]) == ["data", "result"]
+    failed = json.loads((tmp_path / "erp.json").read_text())
+    (marker,) = [e["markerRecordedEventAttributes"] for e in failed["events"] if "markerRecordedEventAttributes" in e]
+    assert marker["failure"]["message"] == "erp has no schema"
+
+    async with wfkit.Engine.open() as other:
+        await other.import_temporal(tmp_path, progress=False)
+        rows = other.sql("SELECT activity_type, attempt, status, failure_type FROM activities WHERE kind = 'local' ORDER BY 1").fetchall()
+        assert rows == [("la_broken", 2, "failed", "ValueError"), ("la_lookup", 1, "completed", None)]
+        back = other.history("la-export-orders")
+    assert wfkit.Replayer(workflows=[la_pipeline]).replay(back).result == {"schema": {"key": "orders", "rows": 6}, "loaded": 12}
