@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -331,3 +332,33 @@ async def test_export_temporal_writes_the_marker_as_temporal_does_and_it_imports
         assert rows == [("la_broken", 2, "failed", "ValueError"), ("la_lookup", 1, "completed", None)]
         back = other.history("la-export-orders")
     assert wfkit.Replayer(workflows=[la_pipeline]).replay(back).result == {"schema": {"key": "orders", "rows": 6}, "loaded": 12}
+
+
+async def test_replay_resolves_a_marker_recorded_in_the_task_that_called_it(engine: wfkit.Engine) -> None:
+    """Temporal's SDKs run a short local activity within the workflow task that calls it and record its marker
+    (Core's `core_local_activity`, numbered by `seq`) before the commands the code issued after it, in that task."""
+    await (await engine.start(la_pipeline, "orders", id="la-same-task")).result()
+    recorded = list(engine.history("la-same-task"))
+    marker = next(e for e in recorded if e.event_type is wfkit.EventType.MarkerRecorded)
+    first_task_end = next(e.event_id for e in recorded if e.event_type is wfkit.EventType.WorkflowTaskCompleted)
+    core_marker = {
+        "marker_name": "core_local_activity",
+        "details": {
+            "data": [{"encoding": "json/plain", "data": {"seq": 1, "attempt": 1, "activity_id": "1", "activity_type": "la_lookup"}}],
+            "result": marker.attributes["details"]["result"],
+        },
+    }
+    # The task that called it ends at `first_task_end`; drop the task wfkit used to deliver the outcome.
+    second_task = {e.event_id for e in recorded if first_task_end < e.event_id < marker.event_id}
+    reordered = [*recorded[:first_task_end], dataclasses.replace(marker, attributes=core_marker)]
+    reordered += [e for e in recorded[marker.event_id :] if e.event_id not in second_task]
+    events = tuple(dataclasses.replace(e, event_id=i) for i, e in enumerate(reordered, start=1))
+    history = wfkit.History(workflow_id="la-same-task", run_id="r-same-task", events=events)
+    assert [e.event_type.value for e in events[:6]] == [
+        "WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted", "MarkerRecorded", "ActivityTaskScheduled",
+    ]  # fmt: skip
+    assert wfkit.Replayer(workflows=[la_pipeline]).replay(history).result == {"schema": {"key": "orders", "rows": 6}, "loaded": 12}
+    snap = wfkit.ReplaySession(history, workflows=[la_pipeline]).run_to(wfkit.stop_at.end())
+    assert snap.error is None
+    assert snap.finished
+    assert _count("lookup:orders") == 1

@@ -44,26 +44,35 @@ class LocalActivities:
         self._converter = converter
         self._invoke = invoke
         self._describe_failure = describe_failure
-        self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._tasks: dict[tuple[str, int], tuple[LiveRun, asyncio.Task[None]]] = {}
+        """(run id, seq) -> the run it runs for (a reloaded run is another object) and its task."""
 
     def start(self, run: LiveRun, requests: Iterable[ScheduleLocalActivity]) -> None:
-        """Start running each requested local activity (one that already runs is left alone)."""
+        """Start running each requested local activity (one that already runs for this run is left alone)."""
         for request in requests:
             key = (run.run_id, request.seq)
-            if key not in self._tasks:
-                task = asyncio.get_running_loop().create_task(self._run(run, request), name=f"local activity {request.activity_type}")
-                self._tasks[key] = task
-                task.add_done_callback(lambda _, key=key: self._tasks.pop(key, None))  # type: ignore[misc]
+            running = self._tasks.get(key)
+            if running is not None and running[0] is run:
+                continue  # the instance was rebuilt (a redefinition): the outcome still comes to this run
+            task = asyncio.get_running_loop().create_task(self._run(run, request), name=f"local activity {request.activity_type}")
+            self._tasks[key] = (run, task)
+            task.add_done_callback(lambda done, key=key: self._forget(key, done))  # type: ignore[misc]
+
+    def _forget(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
+        entry = self._tasks.get(key)
+        if entry is not None and entry[1] is task:
+            del self._tasks[key]
 
     def abandon_run(self, run: LiveRun) -> None:
-        """Cancel the local activities of a run that closed or was reloaded."""
-        for key, task in list(self._tasks.items()):
-            if key[0] == run.run_id:
+        """Cancel the local activities of a run that closed or was reloaded (a reloaded run starts its own)."""
+        for key, (owner, task) in list(self._tasks.items()):
+            if owner is run:
+                del self._tasks[key]
                 task.cancel()
 
     def close(self) -> None:
         """Cancel every running local activity (its call runs again at the next open)."""
-        for task in list(self._tasks.values()):
+        for _, task in list(self._tasks.values()):
             task.cancel()
         self._tasks.clear()
 
