@@ -27,6 +27,7 @@ import wfkit.plot
 import wfkit.temporal
 from tests.temporal.test_temporal_vocabulary import dumps_flat
 from wfkit.temporal._export import to_temporal_json
+from wfkit.temporal._fields import EVENT_TYPE_NUMBERS
 
 CORPUS = Path(__file__).parents[1] / "data" / "temporal-real"
 FILES = sorted(p for p in CORPUS.rglob("*") if p.name.endswith((".json", ".json.gz")))
@@ -59,7 +60,8 @@ def _raw(path: Path) -> Any:
 
 def _types(doc: Any) -> collections.Counter[str]:
     events = doc["events"] if isinstance(doc, dict) else doc
-    names = (e.get("eventType", e.get("event_type")) for e in events)
+    # proto3 JSON may give an enum by its number (the fuzzer makes such files; the importer reads them)
+    names = (EVENT_TYPE_NUMBERS.get(n, str(n)) if isinstance(n, int) else n for n in (e.get("eventType", e.get("event_type")) for e in events))
     return collections.Counter("".join(w.capitalize() for w in n.removeprefix("EVENT_TYPE_").split("_")) if n.startswith("EVENT_TYPE_") else n for n in names)
 
 
