@@ -179,6 +179,8 @@ async def test_a_restart_after_the_marker_does_not_run_it_again(db_path: Path) -
                 break
             await asyncio.sleep(0.01)
         assert "MarkerRecorded" in _types(engine.history("la-restart"))
+        summary = handle.describe()
+        assert (summary.activities_done, summary.activities_total) == (1, 1)  # the monitor's progress counts it
     async with wfkit.Engine.open(db_path) as engine:
         handle = engine.get_handle("la-restart")
         await handle.signal("approve", "ada")
