@@ -174,7 +174,7 @@ async def test_replay_with_another_local_activity_at_that_point_is_nondeterminis
 async def test_a_restart_after_the_marker_does_not_run_it_again(db_path: Path) -> None:
     async with wfkit.Engine.open(db_path) as engine:
         handle = await engine.start(la_then_signal, "orders", id="la-restart")
-        for _ in range(200):
+        for _ in range(1000):  # up to 10 s on a slow machine
             if "MarkerRecorded" in _types(engine.history("la-restart")):
                 break
             await asyncio.sleep(0.01)
@@ -192,7 +192,7 @@ async def test_a_restart_after_the_marker_does_not_run_it_again(db_path: Path) -
 async def test_a_restart_before_the_marker_runs_it_again(db_path: Path) -> None:
     async with wfkit.Engine.open(db_path) as engine:
         await engine.start(la_slow, "orders", id="la-cut")
-        for _ in range(200):
+        for _ in range(1000):  # up to 10 s on a slow machine
             if _count("slow:orders") == 1:
                 break
             await asyncio.sleep(0.01)
