@@ -144,9 +144,9 @@ class ActivityDefinition(_Definition[P, R]):
         """The scheduling options recorded with `ActivityTaskScheduled` (a fresh dict each call)."""
         if not overrides:
             # The common call: compute once per definition; the runtime copies it into each command.
-            cached = self.__dict__.get("_options")
+            cached = self.__dict__.get("_cached_options")
             if cached is None:
-                cached = self.__dict__["_options"] = self._options({})
+                cached = self.__dict__["_cached_options"] = self._options({})
             return cached.copy()
         return self._options(overrides)
 
@@ -167,7 +167,7 @@ class ActivityDefinition(_Definition[P, R]):
             return self.fn(*args, **kwargs)
         # Every activity call of every workflow: the plain call skips bind() and options()'s checks.
         positional = args if not kwargs and len(args) == self._plain_arity else self.bind(args, kwargs)
-        options = self.__dict__.get("_options")
+        options = self.__dict__.get("_cached_options")
         return runtime.workflow_execute_activity(self, positional, options.copy() if options is not None else self.options())  # type: ignore[return-value]
 
 

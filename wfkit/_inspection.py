@@ -7,6 +7,7 @@ from typing import Any
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
+from wfkit._history._local import LocalActivityMarker, read_local_activity
 from wfkit._history._state import split_activations
 
 __all__ = ["NEXUS_EVENTS", "activity_graph", "history_dataframe", "nexus_label"]
@@ -61,7 +62,30 @@ def _node_of(event: Event) -> str | None:
         return f"child:{attrs['child_id']}"
     if event.event_type is E.WorkflowExecutionSignaled:
         return f"signal:{event.event_id}"
+    if event.event_type is E.MarkerRecorded:
+        marker = read_local_activity(attrs)
+        return marker.node_id(event.event_id) if marker is not None else None
     return None
+
+
+def _local_marker(event: Event) -> LocalActivityMarker | None:
+    """The local activity a `MarkerRecorded` event records, if it records one."""
+    return read_local_activity(event.attributes) if event.event_type is E.MarkerRecorded else None
+
+
+def _add_local_node(graph: Any, node: str, event: Event, marker: LocalActivityMarker) -> None:
+    """A local activity's node: it was scheduled, ran and ended where its marker says (one marker holds it all)."""
+    label = f"{marker.activity_type or 'local activity'} (local)"
+    scheduled = marker.scheduled_time if marker.scheduled_time is not None else event.event_time
+    closed = marker.complete_time if marker.complete_time is not None else event.event_time
+    graph.add_node(
+        node, kind="local", label=label, outcome=marker.outcome, attempts=marker.attempt, scheduled_event_id=event.event_id,
+        scheduled_time=scheduled, closed_time=closed,
+    )  # fmt: skip
+    if marker.started_time is not None:
+        graph.nodes[node].update(started_time=marker.started_time, duration=max(closed - marker.started_time, 0.0))
+    if marker.failure is not None:
+        graph.nodes[node]["failure"] = marker.failure
 
 
 def _key(data: Any) -> str:
@@ -71,10 +95,11 @@ def _key(data: Any) -> str:
 def activity_graph(history: Any) -> Any:
     """The causal graph of a run as a `networkx.DiGraph`.
 
-    Nodes are activity executions (`activity:<id>`, with every attempt folded in), timers
-    (`timer:<id>`), signals (`signal:<event id>`), child runs (`child:<id>`) and, in imported
-    Temporal histories, Nexus operations (`nexus:<scheduled event id>`, labelled
-    `endpoint/service/operation`), with their type, outcome, attempts and times as attributes. An edge A -> B with `kind="causal"` means the
+    Nodes are activity executions (`activity:<id>`, with every attempt folded in), local
+    activities (`local:<id>`, kind "local", from their marker), timers (`timer:<id>`), signals
+    (`signal:<event id>`), child runs (`child:<id>`) and, in imported Temporal histories, Nexus
+    operations (`nexus:<scheduled event id>`, labelled `endpoint/service/operation`), with their
+    type, outcome, attempts and times as attributes. An edge A -> B with `kind="causal"` means the
     workflow had received A's result (since it last issued commands) when it scheduled B: a
     `gather` of four extracts followed by a load gives four edges into the load. An edge with
     `kind="data"` means one of B's arguments is A's result (or contains it as an element).
@@ -89,6 +114,10 @@ def activity_graph(history: Any) -> Any:
             continue
         attrs = event.attributes
         et = event.event_type
+        marker = _local_marker(event)
+        if marker is not None:
+            _add_local_node(graph, node, event, marker)
+            continue
         if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated, E.WorkflowExecutionSignaled):
             kind = node.split(":")[0]
             label = attrs.get("activity_type") or attrs.get("workflow_type") or attrs.get("signal_name") or f"timer {attrs.get('duration')}s"
@@ -133,10 +162,13 @@ def _add_causal_edges(graph: Any, hist: History) -> None:
             if n is not None and n in graph and graph.nodes[n]["scheduled_event_id"] in {c.event_id for c in task.commands}
         ]
         if created:
-            for source in dict.fromkeys(received):
-                for target in created:
+            sources = list(dict.fromkeys(received))
+            for target in created:
+                for source in sources:
                     graph.add_edge(source, target, kind="causal")
-            received = []
+                if graph.nodes[target]["kind"] == "local":
+                    sources = [target]  # its result reached the code here: what the task issues next follows from it
+            received = sources if graph.nodes[created[-1]]["kind"] == "local" else []
 
 
 def _add_data_edges(graph: Any, hist: History) -> None:
@@ -145,8 +177,10 @@ def _add_data_edges(graph: Any, hist: History) -> None:
         node = _node_of(event)
         if node is None or node not in graph:
             continue
-        if event.event_type in (E.ActivityTaskCompleted, E.ChildWorkflowExecutionCompleted):
-            result = (event.attributes.get("result") or {}).get("data")
+        marker = _local_marker(event)
+        if marker is not None or event.event_type in (E.ActivityTaskCompleted, E.ChildWorkflowExecutionCompleted):
+            payload = marker.result if marker is not None else event.attributes.get("result")
+            result = (payload or {}).get("data")
             if result is not None and not isinstance(result, (bool, int, float)):
                 produced[_key(result)] = node
         elif event.event_type in (E.ActivityTaskScheduled, E.StartChildWorkflowExecutionInitiated):

@@ -17,6 +17,7 @@ __all__ = [
     "continue_as_new",
     "execute_activity",
     "execute_child",
+    "execute_local_activity",
     "info",
     "now",
     "patched",
@@ -192,6 +193,44 @@ async def execute_activity(
             overrides[key] = value
     positional = activity.bind(args, {})
     return await runtime.workflow_execute_activity(activity, positional, activity.options(**overrides))  # type: ignore[no-any-return]
+
+
+async def execute_local_activity(
+    activity: ActivityDefinition[Any, T],
+    *args: Any,
+    retry: RetryPolicy | None = None,
+    start_to_close: float | None = None,
+    schedule_to_close: float | None = None,
+) -> T:
+    """Run a short activity as a *local activity*: in the engine, without a task queue, recorded as one marker.
+
+    The engine runs it at once (no queue, no limits) and retries it as `retry` says (the
+    activity's decorator policy by default); history records only the final outcome, as one
+    `MarkerRecorded` event named "LocalActivity" holding its id, type, attempts, times and
+    result or failure, as Temporal records a local activity. There is no `ActivityTaskScheduled`,
+    `Started` or `Completed`, so a workflow with many small steps keeps a short history. Replay
+    and a restart take the outcome from the marker and never run it again; a restart before
+    the marker is recorded runs it again. A final failure raises `ActivityError`, as
+    `execute_activity` does. Use it for short work (a lookup, a validation): heartbeats and
+    task queues are not available.
+
+    ```python
+    @wfkit.workflow
+    async def ingest(day: str) -> int:
+        schema = await wfkit.execute_local_activity(read_schema, day, start_to_close=5)
+        return await load_partition(day, schema)      # an ordinary activity
+    ```
+    """
+    runtime = _Runtime.current("execute_local_activity")
+    overrides: dict[str, Any] = {}
+    for key, value in (("retry", retry), ("start_to_close", start_to_close), ("schedule_to_close", schedule_to_close)):
+        if value is not None:
+            overrides[key] = value
+    positional = activity.bind(args, {})
+    options = activity.options(**overrides)
+    for key in ("task_queue", "heartbeat_timeout"):  # a local activity runs in the engine, unqueued and without heartbeats
+        options.pop(key, None)
+    return await runtime.workflow_execute_local_activity(activity, positional, options)  # type: ignore[no-any-return]
 
 
 async def execute_child(workflow: WorkflowDefinition[Any, T], *args: Any, id: str | None = None) -> T:  # noqa: A002

@@ -27,6 +27,7 @@ import wfkit.plot
 import wfkit.temporal
 from tests.temporal.test_temporal_vocabulary import dumps_flat
 from wfkit.temporal._export import to_temporal_json
+from wfkit.temporal._fields import EVENT_TYPE_NUMBERS
 
 CORPUS = Path(__file__).parents[1] / "data" / "temporal-real"
 FILES = sorted(p for p in CORPUS.rglob("*") if p.name.endswith((".json", ".json.gz")))
@@ -58,7 +59,6 @@ def _raw(path: Path) -> Any:
 
 
 def _types(doc: Any) -> collections.Counter[str]:
-    from wfkit.temporal._fields import EVENT_TYPE_NUMBERS
 
     events = doc["events"] if isinstance(doc, dict) else doc
     names = (e.get("eventType", e.get("event_type")) for e in events)

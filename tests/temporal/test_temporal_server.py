@@ -519,3 +519,35 @@ async def test_external_signals_and_cancels_on_temporal_record_what_the_embedded
     assert wfkit.Replayer(workflows=[ext_driver]).replay(driver_on_temporal).result == "ExternalWorkflowExecutionNotFound"
     signaled = next(e for e in pairs[0][0] if e.event_type is wfkit.EventType.WorkflowExecutionSignaled)
     assert signaled.attributes["external_workflow_id"] == on_temporal_ids["driver"]  # the importer keeps the sender
+
+
+# #### Local activities: one marker on both engines ####
+
+
+async def test_local_activities_on_temporal_record_a_marker_as_the_embedded_engine_does(client: Client, db_path: Path, tmp_path: Path) -> None:
+    from tests.integration.test_local_activities import COUNTER, la_load, la_lookup, la_pipeline
+
+    os.environ[COUNTER] = str(tmp_path / "executions.txt")
+    queue = _queue()
+    workflow_id = f"la-{queue}"
+    async with wfkit.temporal.worker(client, queue, workflows=[la_pipeline], activities=[la_lookup, la_load]):
+        handle = await wfkit.temporal.start(client, la_pipeline, "orders", id=workflow_id, task_queue=queue)
+        assert await handle.result() == {"schema": {"key": "orders", "rows": 6}, "loaded": 12}
+
+    await _wait_listed(client, f"WorkflowId='{workflow_id}'", 1)
+    async with wfkit.Engine.open(db_path) as engine:
+        await wfkit.temporal.pull(client, query=f"WorkflowId='{workflow_id}'", db=engine)
+        on_temporal = engine.history(workflow_id)
+        assert wfkit.Replayer(workflows=[la_pipeline]).replay(on_temporal).result == {"schema": {"key": "orders", "rows": 6}, "loaded": 12}
+        local = await engine.start(la_pipeline, "orders", id="la-local")
+        await local.result()
+        embedded = engine.history("la-local")
+        rows = engine.sql("SELECT workflow_id, kind, activity_type, attempt, status FROM activities WHERE kind = 'local' ORDER BY workflow_id").fetchall()
+    temporal_types = _business_events([e.event_type.value for e in on_temporal])
+    assert temporal_types == _business_events([e.event_type.value for e in embedded])
+    assert temporal_types.count("MarkerRecorded") == 1
+    assert temporal_types.count("ActivityTaskScheduled") == 1
+    markers = [e.attributes for h in (on_temporal, embedded) for e in h if e.event_type is wfkit.EventType.MarkerRecorded]
+    assert [m["marker_name"] for m in markers] == ["core_local_activity", "LocalActivity"]  # temporalio's name, Go's and Java's
+    assert rows == [("la-local", "local", "la_lookup", 1, "completed"), (workflow_id, "local", "la_lookup", 1, "completed")]
+    assert Path(os.environ[COUNTER]).read_text().split() == ["lookup:orders", "lookup:orders"]  # once on each engine

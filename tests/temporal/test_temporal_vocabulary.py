@@ -390,7 +390,7 @@ def test_nexus_operations_are_bars_on_the_timeline_and_nodes_of_the_graph(path: 
     assert all(d["outcome"] == _nexus_outcome(history, int(n.split(":")[1])) for n, d in nexus.items())
     drawn = wfkit.plot.graph(history)
     steps = next(trace for trace in drawn.data if trace.name == "steps")
-    assert [s for s, node in zip(steps.marker.symbol, steps.customdata, strict=True) if node.startswith("nexus:")] == ["diamond"] * len(nexus)
+    assert [s for s, node in zip(steps.marker.symbol, steps.customdata, strict=True) if node.startswith("nexus:")] == ["hexagon"] * len(nexus)
     if scheduled:  # stepping the graph: scheduled at its event, its outcome at the end
         from wfkit.plot._graph import node_states, state_at
 

@@ -92,6 +92,7 @@ def test_public_names_are_pinned() -> None:
             "continue_as_new",
             "execute_activity",
             "execute_child",
+            "execute_local_activity",
             "heartbeat",
             "history_dataframe",
             "import_histories",

@@ -126,6 +126,7 @@ class Activator:
             self._block(run, exc)
             return False
         run.instance = instance
+        self._activities.local.start(run, instance.take_local_requests())  # called before a restart, never recorded: run them
         return True
 
     def _block(self, run: LiveRun, exc: NondeterminismError | NondeterministicCallError, *, task_started: bool = False) -> None:
@@ -143,7 +144,7 @@ class Activator:
     #### One workflow task ####
 
     def _prepare(self, run: LiveRun) -> _Activation | None:
-        if not (run.state.unactivated or run.updates) or run.blocked or run.waiting_for_code:
+        if not (run.state.unactivated or run.updates or run.local_results) or run.blocked or run.waiting_for_code:
             return None
         if run.instance is None and not self.build_instance(run):
             return None
@@ -151,15 +152,20 @@ class Activator:
         jobs: list[Job] = [job for job in map(event_to_job, run.state.unactivated) if job is not None]
         jobs += run.updates  # after the recorded jobs, where replay finds them (their acceptance follows the task)
         run.updates = []
+        local_results, run.local_results = run.local_results, []
         scheduled = self._writer.record(run, E.WorkflowTaskScheduled, {})
         started = self._writer.record(run, E.WorkflowTaskStarted, {"scheduled_event_id": scheduled.event_id})
-        return _Activation(run, run.instance, Activation(started.event_time, jobs), scheduled.event_id, started.event_id)
+        activation = Activation(started.event_time, jobs, local_results=local_results)
+        return _Activation(run, run.instance, activation, scheduled.event_id, started.event_id)
 
     def _finish(self, task: _Activation) -> None:
         run: LiveRun = task.run
         if not self._ledger.is_live(run) or run.state.closed or run.instance is not task.instance:
+            run.local_results = task.activation.local_results + run.local_results  # a replaced instance gets them next
             return
         try:
+            if task.stuck is not None or isinstance(task.error, NondeterministicCallError):
+                run.local_results = task.activation.local_results + run.local_results  # owed to the task that succeeds
             if task.stuck is not None:
                 self._block_stuck(run, task.stuck)
                 self._reject_updates(run, task, run.blocked or "the workflow task failed")
@@ -176,6 +182,8 @@ class Activator:
                 if run.state.closed:
                     break
                 self._apply(run, command)
+            if not run.state.closed:
+                self._activities.local.start(run, task.instance.take_local_requests())
         except Exception as exc:  # noqa: BLE001 - a bug here must cost one run, never the engine
             self._fail(run, exc)
 

@@ -14,6 +14,7 @@ from wfkit._activity import ActivityInfo, _ActivityContext, _current
 from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, default_registry
 from wfkit._engine._clock import Cancellable, Clock
 from wfkit._engine._ledger import LiveRun, RunLedger
+from wfkit._engine._local import LocalActivities
 from wfkit._engine._timers import Timers
 from wfkit._engine._writer import Writer
 from wfkit._faults import fault
@@ -174,6 +175,8 @@ class ActivityRunner:
         """The engine part behind wfkit's built-in activities (`wfkit._activity.service()`)."""
         self.draining = False
         """Set while the engine closes: no new attempt starts (scheduled ones start at the next open)."""
+        self.local = LocalActivities(ledger=ledger, clock=clock, converter=converter, invoke=self.invoke, describe_failure=self.attempt_failure)
+        """Local activities: attempts run the same way, but only the final outcome is recorded (a marker)."""
 
     def queue(self, name: str) -> _Queue:
         """The live queue of that name (created with default limits on first use)."""
@@ -259,9 +262,10 @@ class ActivityRunner:
             task.cancel()
 
     def abandon_run(self, run: LiveRun) -> None:
-        """Cancel every running attempt of a run that closed."""
+        """Cancel every running attempt of a run that closed, and its local activities."""
         for seq in list(run.state.activities):
             self.cancel(run, seq)
+        self.local.abandon_run(run)
 
     def resume(self, run: LiveRun, *, last_alive: float | None = None) -> None:
         """After a restart: record attempts cut short as lost, re-arm retries, start what never started.
@@ -333,6 +337,21 @@ class ActivityRunner:
                 self._ledger.mark_dirty(run)
                 return
         self._record_failure(run, act, attempt, error, self._clock.now() - started)
+
+    async def invoke(self, run: LiveRun, act: ActivityState, attempt: int) -> Any:
+        """Run one attempt of `act` in this process (its timeouts watched); its result, or it raises (`_TimedOut` on a timeout)."""
+        return await self._invoke(run, act, attempt)
+
+    @staticmethod
+    def attempt_failure(error: BaseException) -> dict[str, Any]:
+        """An attempt's exception as recorded: a timeout is a `TimeoutError` with its `timeout_type`."""
+        failure = failure_from_exception(error)
+        if isinstance(error, PayloadError):
+            failure["non_retryable"] = True
+        if isinstance(error, _TimedOut):
+            failure["type"] = "TimeoutError"
+            failure["timeout_type"] = error.kind
+        return failure
 
     async def _invoke(self, run: LiveRun, act: ActivityState, attempt: int) -> Any:
         # Activities defined with the plain decorator live in the default registry even when the
@@ -436,6 +455,7 @@ class ActivityRunner:
 
     def close(self) -> None:
         """Cancel running async attempts and stop taking thread work (threads finish on their own)."""
+        self.local.close()
         for task in list(self._tasks.values()):
             task.cancel()
         self._tasks.clear()

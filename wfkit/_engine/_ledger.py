@@ -53,7 +53,7 @@ class LiveRun:
     """An open run held in memory: its history so far, its open work and its workflow instance."""
 
     __slots__ = (
-        "blocked", "concurrency_keys", "dirty", "events", "instance", "parent_child_id", "parent_run_id", "parent_workflow_id",
+        "blocked", "concurrency_keys", "dirty", "events", "instance", "local_results", "parent_child_id", "parent_run_id", "parent_workflow_id",
         "queued", "run_id", "seed", "state", "task_queue", "updates", "waiting_for_code", "workflow_id", "workflow_type",
     )  # fmt: skip
 
@@ -80,6 +80,8 @@ class LiveRun:
         """It waits for a concurrency slot: no workflow task until one frees (see _concurrency.py)."""
         self.updates: list[DoUpdate] = []
         """Update requests its next workflow task delivers (they are not events until accepted)."""
+        self.local_results: list[dict[str, Any]] = []
+        """Outcomes of local activities its next workflow task delivers (recorded as markers by that task)."""
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.workflow_id}/{self.run_id} events={len(self.events)}>"

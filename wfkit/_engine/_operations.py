@@ -17,6 +17,7 @@ from wfkit._engine._writer import Writer
 from wfkit._history._commands import DoUpdate
 from wfkit._history._events import CLOSING_EVENTS, Event, EventType
 from wfkit._history._history import History
+from wfkit._history._local import read_local_activity
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._runtime._driver import replay_into
@@ -194,7 +195,7 @@ class RunOperations:
     def live_summary(self, run: LiveRun) -> RunSummary:
         """An open run's summary, from memory: what it is doing now and how far it got."""
         start = run.events[0].event_time if run.events else None
-        done = sum(1 for e in run.events if e.event_type is E.ActivityTaskCompleted)
+        done = sum(1 for e in run.events if e.event_type is E.ActivityTaskCompleted or _completed_local_activity(e))
         return RunSummary(
             run_id=run.run_id,
             workflow_id=run.workflow_id,
@@ -243,3 +244,11 @@ class RunOperations:
         if run is None:
             raise WorkflowNotFoundError(f"cannot {action} run {run_id}: it is not running")
         return run
+
+
+def _completed_local_activity(event: Event) -> bool:
+    """True for the marker of a local activity that completed (it counts as an activity done)."""
+    if event.event_type is not E.MarkerRecorded:
+        return False
+    marker = read_local_activity(event.attributes)
+    return marker is not None and marker.completed

@@ -78,7 +78,7 @@ class Recovery:
         for timer in run.state.timers.values():
             self._timers.arm(run, timer.seq, timer.fire_at)
         self._activities.resume(run, last_alive=last_alive)
-        if run.state.unactivated or run.updates:
+        if run.state.unactivated or run.updates or run.local_results:
             self._ledger.mark_dirty(run)
 
     def roll_back(self, affected: dict[str, LiveRun], new_run_ids: set[str]) -> None:

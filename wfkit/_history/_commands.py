@@ -30,6 +30,7 @@ __all__ = [
     "ResolveChild",
     "ResolveExternal",
     "ScheduleActivity",
+    "ScheduleLocalActivity",
     "SignalExternal",
     "SignalWorkflow",
     "StartChildWorkflow",
@@ -125,6 +126,10 @@ class Activation:
     """True while the instance is rebuilt from recorded history."""
     recorded_markers: list[dict[str, Any]] = field(default_factory=list)
     """Markers recorded by the original run of this activation (side effects, patches), in order."""
+    local_results: list[dict[str, Any]] = field(default_factory=list)
+    """Local activities that ended, as the attributes of their `LocalActivity` markers: live, from the
+    engine; on replay, the task's recorded markers. The instance resolves each call from its marker
+    and records the marker again (a command), so history holds the marker and nothing else."""
 
 
 # #### Commands (workflow -> engine) ####
@@ -133,6 +138,17 @@ class Activation:
 @dataclass(frozen=True, slots=True)
 class ScheduleActivity:
     """Run an activity."""
+
+    seq: int
+    activity_type: str
+    args: list[Payload]
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleLocalActivity:
+    """Run a local activity: the engine runs it (retrying as its policy says) without recording anything
+    until its final outcome, which comes back in `Activation.local_results`. Not a `Command`: it has no event."""
 
     seq: int
     activity_type: str
@@ -338,6 +354,7 @@ _FROZEN: tuple[type[Any], ...] = (
     DoUpdate,
     ResolveExternal,
     ScheduleActivity,
+    ScheduleLocalActivity,
     RequestCancelActivity,
     StartTimer,
     CancelTimer,

@@ -42,6 +42,7 @@ from wfkit._history._commands import (
     UpsertSearchAttributes,
 )
 from wfkit._history._events import ATTEMPT_RETRYING, CLOSING_EVENTS, Event, EventType
+from wfkit._history._local import LOCAL_ACTIVITY_MARKERS
 
 __all__ = [
     "CHILD_CLOSED",
@@ -371,6 +372,8 @@ def split_activations(events: Iterable[Event]) -> Iterator[RecordedActivation]:
             current.commands.append(event)
             if et is marker:
                 current.activation.recorded_markers.append(event.attributes)
+                if event.attributes.get("marker_name") in LOCAL_ACTIVITY_MARKERS:
+                    current.activation.local_results.append(event.attributes)  # resolves its call in this task
             elif et is update_accepted:
                 # Temporal records an update's acceptance after the task that delivered it: that task's job.
                 current.activation.jobs.append(_do_update(event.attributes, admitted))
@@ -394,10 +397,36 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
     Children running at that point are forked with the run (see `children_open_at`)."""
     spans, closed_at = _task_spans(events)
     cut = max(1, min(at_event, len(events), closed_at - 1))
-    for first, final in spans:
-        if first <= cut < final:
-            cut = first - 1
+    pending = _external_requests(events)
+    moved = True
+    while moved:  # moving before one request's task may leave an earlier request undelivered at the new cut
+        moved = False
+        for first, final in spans:
+            if first <= cut < final:
+                cut = first - 1
+        for task_start, delivered_at in pending:
+            if task_start <= cut and (delivered_at == 0 or delivered_at > cut):
+                cut, moved = task_start - 1, True
     return max(1, cut)
+
+
+def _external_requests(events: Sequence[Event]) -> list[tuple[int, int]]:
+    """Each signal/cancel sent to another workflow: (the task that sent it, the id of its outcome or 0).
+
+    A fork never cuts between the two: the request belongs to the original run, and the fork would
+    wait for its outcome forever."""
+    requests: dict[Any, tuple[int, int]] = {}
+    start = 0
+    for event in events:
+        et = event.event_type
+        if et is E.WorkflowTaskScheduled:
+            start = event.event_id
+        elif et in EXTERNAL_INITIATED:
+            requests[event.attributes.get("external_id")] = (start or event.event_id, 0)
+        elif et in _EXTERNAL_OUTCOME_TYPES and event.attributes.get("external_id") in requests:
+            key = event.attributes.get("external_id")
+            requests[key] = (requests[key][0], event.event_id)
+    return list(requests.values())
 
 
 def fork_point_after(events: Sequence[Event], at_event: int) -> int:

@@ -32,7 +32,7 @@ class PendingWork:
     """Something the workflow is waiting for at this point of the history."""
 
     kind: str
-    """"activity", "timer", "child", "external" (a signal or cancel sent to another workflow, not yet delivered) or "signal"."""
+    """"activity", "local activity", "timer", "child", "external" (a signal or cancel sent to another workflow, not yet delivered) or "signal"."""
     id: int | str
     """The activity/timer/child/external sequence number, or the signal name."""
     description: str
@@ -425,7 +425,7 @@ class ReplaySession:
         work += [PendingWork("child", c.seq, f"{c.workflow_type} ({c.workflow_id})") for c in self._state.children.values()]
         work += [PendingWork("external", x.seq, x.describe()) for x in self._state.externals.values()]
         if self._instance is not None:
-            work += [PendingWork("signal", ident, text) for kind, ident, text in self._instance.pending_work() if kind == "signal"]
+            work += [PendingWork(kind, ident, text) for kind, ident, text in self._instance.pending_work() if kind in ("local activity", "signal")]
         return work
 
     def __repr__(self) -> str:

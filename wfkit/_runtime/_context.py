@@ -130,6 +130,9 @@ class _Runtime(ABC):
     async def workflow_execute_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
 
     @abstractmethod
+    async def workflow_execute_local_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
+
+    @abstractmethod
     async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any: ...
 
     @abstractmethod

@@ -45,6 +45,7 @@ from wfkit._history._commands import (
     ResolveChild,
     ResolveExternal,
     ScheduleActivity,
+    ScheduleLocalActivity,
     SignalExternal,
     SignalWorkflow,
     StartChildWorkflow,
@@ -54,6 +55,7 @@ from wfkit._history._commands import (
     UpsertSearchAttributes,
 )
 from wfkit._history._failure import failure_from_exception
+from wfkit._history._local import read_local_activity
 from wfkit._history._payload import JsonConverter, Payload, PayloadConverter
 from wfkit._history._properties import check_properties
 from wfkit._runtime import _sandbox
@@ -168,6 +170,12 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._commands: list[Command] = []
         self._seq: dict[str, int] = collections.defaultdict(int)
         self._activities: dict[int, _PendingCall] = {}
+        self._local: dict[int, tuple[_PendingCall, ScheduleLocalActivity]] = {}
+        """Local activities awaiting their outcome, by seq (shared with activities, as in Temporal's SDKs)."""
+        self._local_requested: list[ScheduleLocalActivity] = []
+        """Local activities called since the engine last took them (`take_local_requests`)."""
+        self._local_results: list[dict[str, Any]] = []
+        """This activation's local activity markers not matched to a call yet."""
         self._children: dict[int, _PendingCall] = {}
         self._externals: dict[int, _PendingCall] = {}
         """Signals and cancel requests sent to other workflows, awaiting delivery."""
@@ -231,6 +239,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         self._replaying = activation.replaying
         self._markers = activation.recorded_markers  # read, never changed
         self._commands = []
+        if activation.local_results:
+            self._local_results = list(activation.local_results)
+            self._resolve_local_activities()  # before the jobs, where the engine delivered them live
         jobs = activation.jobs
         if len(jobs) > 1:
             jobs = sorted(jobs, key=_job_order)
@@ -255,8 +266,18 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
                 self._run_until_blocked()  # a handler set by code the earlier jobs woke (update-with-start) is there now
                 self._apply_do_update(job)
         self._run_until_blocked()
+        # A recorded marker of a local activity the code called in this very task (Temporal runs short
+        # ones within the task that calls them): resolve it, and let the code go on, as Temporal's SDKs do.
+        while self._local_results and self._resolve_local_activities():
+            self._run_until_blocked()
+        self._local_results = []
         commands, self._commands = self._commands, []
         return commands
+
+    def take_local_requests(self) -> list[ScheduleLocalActivity]:
+        """The local activities called and not resolved yet that the engine has not taken: it runs them now."""
+        requested, self._local_requested = self._local_requested, []
+        return [request for request in requested if request.seq in self._local]
 
     def query(self, name: str, args: tuple[Any, ...]) -> Any:
         """Answer a query from the current state; the handler must not issue commands."""
@@ -284,6 +305,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         """What the workflow waits for, as (kind, id, description): activities, timers, children, signals."""
         work: list[tuple[str, int | str, str]] = []
         work += [("activity", seq, p.name) for seq, p in self._activities.items() if not p.future.done()]
+        work += [("local activity", seq, p.name) for seq, (p, _) in self._local.items() if not p.future.done()]
         work += [("timer", seq, f"fires at {_iso(h.when())}") for seq, h in self._timers.items() if not h.cancelled()]
         work += [("child", seq, p.name) for seq, p in self._children.items() if not p.future.done()]
         work += [("external", seq, p.name) for seq, p in self._externals.items() if not p.future.done()]
@@ -308,6 +330,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         for seq, pending in self._externals.items():
             if pending.future is future:
                 return f"{pending.name} #{seq}"
+        for seq, (pending, _) in self._local.items():
+            if pending.future is future:
+                return f"local activity {pending.name} #{seq}"
         for seq, handle in self._timers.items():
             if future in handle._args:
                 return f"timer #{seq} (fires at {_iso(handle.when())})"
@@ -385,6 +410,36 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
             message = f"activity {pending.name} {job.outcome.replace('_', ' ')}: {failure.get('type', '')}: {failure.get('message', '')}"
             pending.future.set_exception(ActivityError(message, failure))
 
+    def _resolve_local_activities(self) -> bool:
+        """Resolve the calls waiting for one of `_local_results`' markers; True if any was."""
+        progressed = False
+        for attrs in list(self._local_results):
+            marker = read_local_activity(attrs)
+            if marker is None:
+                continue
+            seq = marker.seq if marker.seq in self._local else None
+            if marker.seq is None and marker.activity_type is not None:
+                # An SDK's marker without a sequence number (Java): the earliest call of that type.
+                seq = next((s for s, (_, request) in sorted(self._local.items()) if request.activity_type == marker.activity_type), None)
+            if seq is None:
+                continue
+            self._local_results.remove(attrs)
+            pending, request = self._local.pop(seq)
+            details = {k: v for k, v in attrs.items() if k != "marker_name"}
+            if "activity_type" in details:  # the code's own call, so that replay notices another activity at this point
+                details["activity_type"] = request.activity_type
+            self._command(RecordMarker(str(attrs["marker_name"]), details))  # the SDK's own marker name, on replay
+            progressed = True
+            if pending.future.done():
+                continue
+            if marker.failure is None:
+                self._resolve(pending, marker.result)
+            else:
+                failure = marker.failure
+                message = f"local activity {pending.name} failed: {failure.get('type', '')}: {failure.get('message', '')}"
+                pending.future.set_exception(ActivityError(message, failure))
+        return progressed
+
     def _apply_resolve_child(self, job: ResolveChild) -> None:
         pending = self._children.pop(job.seq, None)
         if pending is None or pending.future.done():
@@ -439,6 +494,21 @@ class WorkflowInstance(asyncio.AbstractEventLoop, _Runtime):
         except asyncio.CancelledError:
             if self._activities.pop(seq, None) is not None:
                 self._command(RequestCancelActivity(seq))
+            raise
+
+    async def workflow_execute_local_activity(self, definition: ActivityCode, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        name = definition.name
+        payloads = self._encode_args(args, "local activity", name)
+        seq = self._next_seq("activity")  # one sequence with activities, as Temporal's SDKs number them
+        future: asyncio.Future[Any] = asyncio.Future(loop=self)
+        request = ScheduleLocalActivity(seq, name, payloads, options)
+        self._local[seq] = (_PendingCall(future, definition.return_hint, name, _source("local_activity", name)), request)
+        if self._closed_command is None:
+            self._local_requested.append(request)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._local.pop(seq, None)  # its outcome, when the engine has it, resolves nothing and is not recorded
             raise
 
     async def workflow_execute_child(self, definition: WorkflowCode, args: tuple[Any, ...], workflow_id: str | None) -> Any:

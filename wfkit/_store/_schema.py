@@ -423,8 +423,6 @@ _V4_RUNS_CHANGES: tuple[tuple[str, str], ...] = (
         "LEFT JOIN attempts t USING (run_id)\nLEFT JOIN properties p USING (run_id)\nLEFT JOIN closing c USING (run_id)\n",
     ),
 )
-# closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
-_V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = ()
 
 # ---- external workflows and Nexus operations (issue 12, branch external-nexus) ----
 # `runs` counts the signals and cancel requests a run sent to other workflows and its Nexus operations;
@@ -524,6 +522,121 @@ LEFT JOIN run_closed rc ON rc.run_id = s.run_id;
 """
 # ---- end of external workflows and Nexus operations ----
 
+
+def _seconds_ts(expr: str) -> str:
+    """A time recorded as seconds since the epoch (a JSON number) as TIMESTAMPTZ."""
+    return f"make_timestamptz(CAST(round(CAST({expr} AS DOUBLE) * 1000000) AS BIGINT))"
+
+
+# Local activities: one `MarkerRecorded` each ("LocalActivity" from wfkit, Go and Java; "core_local_activity" from the
+# Core-based SDKs), read whichever SDK wrote it: wfkit's typed columns and times in seconds; Core's and Go's `data`
+# payload (`seq`/`activity_type`/`attempt`, `ActivityID`/`ActivityType`/`Attempt`: an old Go SDK counts from 0);
+# Java's one payload per detail (`activityId`, `type`). Their duration is known for wfkit's own (the final attempt's).
+_LOCAL_ROWS = f"""local_markers AS (
+    SELECT run_id, event_id, event_time, activity_id, activity_type, attempt, attributes AS a, attributes->'$.details.data[0].data' AS d
+    FROM events WHERE event_type = 'MarkerRecorded' AND attributes->>'$.marker_name' IN ('LocalActivity', 'core_local_activity')
+),
+local_rows AS (
+    SELECT
+        run_id, event_id,
+        coalesce(activity_id, TRY_CAST(coalesce(d->>'$.seq', d->>'$.ActivityID', d->>'$.activity_id') AS INTEGER)) AS activity_id,
+        coalesce(activity_type, d->>'$.activity_type', d->>'$.ActivityType', a->>'$.details.type[0].data') AS activity_type,
+        greatest(coalesce(attempt, TRY_CAST(coalesce(d->>'$.attempt', d->>'$.Attempt') AS INTEGER), 1), 1) AS attempt,
+        CASE
+            WHEN (a->'$.failure') IS NULL THEN 'completed'
+            WHEN (a->>'$.failure.timeout_type') IS NOT NULL THEN 'timed_out'
+            ELSE 'failed'
+        END AS status,
+        CASE WHEN (a->'$.scheduled_time') IS NOT NULL THEN {_seconds_ts("a->>'$.scheduled_time'")} END AS scheduled_time,
+        CASE WHEN (a->'$.started_time') IS NOT NULL THEN {_seconds_ts("a->>'$.started_time'")} END AS started_time,
+        CASE WHEN (a->'$.complete_time') IS NOT NULL THEN {_seconds_ts("a->>'$.complete_time'")} ELSE event_time END AS closed_time,
+        a->>'$.failure.timeout_type' AS timeout_type,
+        a->>'$.failure.type' AS failure_type,
+        a->>'$.failure.message' AS failure_message,
+        CASE WHEN (a->'$.failure') IS NULL THEN a->'$.details.result[0].data' END AS result
+    FROM local_markers
+)"""
+
+_LOCAL_ACTIVITY_ROWS = (
+    # `activities`: a local activity is one row (its final attempt), kind 'local'; every other row is kind 'activity'.
+    (
+        "shaped AS (\n    SELECT\n        r.*,",
+        f"{_LOCAL_ROWS},\nshaped AS (\n    SELECT\n        r.*,",
+    ),
+    (
+        "    CASE WHEN x.close_type = 'ActivityTaskCompleted' THEN x.a->'$.result.data' END AS result\n"
+        "FROM shaped x\n"
+        "LEFT JOIN run_info ri ON ri.run_id = x.run_id\n"
+        "LEFT JOIN run_closed rc ON rc.run_id = x.run_id;",
+        "    CASE WHEN x.close_type = 'ActivityTaskCompleted' THEN x.a->'$.result.data' END AS result,\n"
+        "    'activity' AS kind\n"
+        "FROM shaped x\n"
+        "LEFT JOIN run_info ri ON ri.run_id = x.run_id\n"
+        "LEFT JOIN run_closed rc ON rc.run_id = x.run_id\n"
+        "UNION ALL\n"
+        "SELECT\n"
+        "    l.run_id, ri.workflow_id, ri.workflow_type, l.activity_id, l.activity_type, NULL AS task_queue, l.attempt, l.status,\n"
+        "    true AS final, false AS retried, NULL AS scheduled_event_id, NULL AS started_event_id, l.event_id AS closed_event_id,\n"
+        "    l.scheduled_time, l.started_time, l.closed_time, NULL AS queue_wait_s,\n"
+        "    (epoch_us(l.closed_time) - epoch_us(l.started_time)) / 1000000 AS duration_s,\n"
+        "    NULL AS retry_state, l.timeout_type, l.failure_type, l.failure_message, NULL AS input, l.result, 'local' AS kind\n"
+        "FROM local_rows l\n"
+        "LEFT JOIN run_info ri ON ri.run_id = l.run_id;",
+    ),
+    # `activity_stats`: one row per activity type and kind (a type run both ways has two rows).
+    (
+        "counted AS (\n    SELECT activity_type, count(*) AS activities FROM scheduled GROUP BY activity_type\n)\n",
+        "counted AS (\n    SELECT activity_type, count(*) AS activities FROM scheduled GROUP BY activity_type\n),\n"
+        f"{_LOCAL_ROWS},\n"
+        "local_timed AS (\n"
+        "    SELECT *, (epoch_us(closed_time) - epoch_us(started_time)) / 1000000 AS duration_s FROM local_rows\n"
+        ")\n",
+    ),
+    (
+        "    coalesce(t.lost_attempts, 0) AS lost_attempts\n"
+        "FROM counted n\n"
+        "LEFT JOIN by_attempt t USING (activity_type)\n"
+        "LEFT JOIN outcomes o USING (activity_type)\n"
+        "LEFT JOIN retried r USING (activity_type);",
+        "    coalesce(t.lost_attempts, 0) AS lost_attempts,\n"
+        "    'activity' AS kind\n"
+        "FROM counted n\n"
+        "LEFT JOIN by_attempt t USING (activity_type)\n"
+        "LEFT JOIN outcomes o USING (activity_type)\n"
+        "LEFT JOIN retried r USING (activity_type)\n"
+        "UNION ALL\n"
+        "SELECT\n"
+        "    activity_type,\n"
+        "    count(*) AS activities,\n"
+        "    sum(attempt) AS attempts,\n"
+        "    count(*) FILTER (WHERE status = 'completed') AS completed,\n"
+        "    count(*) FILTER (WHERE status <> 'completed') AS failed,\n"
+        "    count(*) FILTER (WHERE status <> 'completed') / count(*) AS failure_rate,\n"
+        "    count(*) FILTER (WHERE attempt > 1) / count(*) AS retry_rate,\n"
+        "    (sum(attempt) - count(*) FILTER (WHERE status = 'completed')) / sum(attempt) AS attempt_failure_rate,\n"
+        "    avg(duration_s) AS mean_s,\n"
+        "    quantile_cont(duration_s, 0.5) AS p50_s,\n"
+        "    quantile_cont(duration_s, 0.95) AS p95_s,\n"
+        "    quantile_cont(duration_s, 0.99) AS p99_s,\n"
+        "    max(duration_s) AS max_s,\n"
+        "    NULL AS p50_queue_wait_s,\n"
+        "    NULL AS p95_queue_wait_s,\n"
+        "    0 AS lost_attempts,\n"
+        "    'local' AS kind\n"
+        "FROM local_timed GROUP BY activity_type;",
+    ),
+    # `runs`: local activities counted apart from activities.
+    (
+        "        count(*) FILTER (WHERE event_type = 'ActivityTaskScheduled') AS activity_count,\n",
+        "        count(*) FILTER (WHERE event_type = 'ActivityTaskScheduled') AS activity_count,\n"
+        "        count(*) FILTER (WHERE event_type = 'MarkerRecorded'\n"
+        "            AND attributes->>'$.marker_name' IN ('LocalActivity', 'core_local_activity')) AS local_activity_count,\n",
+    ),
+    ("    n.activity_count,\n", "    n.activity_count,\n    n.local_activity_count,\n"),
+)
+
+# closing event types, local activities and Nexus operations in `runs` counts, `activities`, `activity_stats`:
+_V4_ACTIVITY_CHANGES: tuple[tuple[str, str], ...] = (*_LOCAL_ACTIVITY_ROWS,)
 _VIEWS_V4 = _edit(_VIEWS_V3, *_V4_RUNS_CHANGES, *_V4_ACTIVITY_CHANGES, *_V4_EXTERNAL_CHANGES) + _V4_NEXUS_VIEWS
 
 #: The current definitions of the analytic views (re-runnable: every statement is CREATE OR REPLACE VIEW).

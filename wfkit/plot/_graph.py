@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from wfkit._history._events import EventType
 from wfkit._history._history import History
-from wfkit._inspection import _CLOSES, _node_of, activity_graph
+from wfkit._inspection import _CLOSES, _local_marker, _node_of, activity_graph
 from wfkit.plot._timeline import OUTCOME_COLORS
 
 __all__ = ["graph", "layered_layout", "node_states", "state_at", "state_color"]
@@ -23,7 +23,7 @@ E = EventType
 _FUTURE = "#eceff1"
 
 #: Node shapes by kind (the rest are circles): a Nexus operation is a diamond.
-_SYMBOLS = {"nexus": "diamond"}
+_SYMBOLS = {"local": "diamond", "nexus": "hexagon"}
 
 
 def layered_layout(g: Any) -> dict[str, tuple[float, float]]:
@@ -61,7 +61,10 @@ def node_states(history: Any) -> StateTimeline:
         if node is None:
             continue
         et = event.event_type
-        if et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated, E.NexusOperationScheduled):
+        marker = _local_marker(event)
+        if marker is not None:
+            state = marker.outcome  # a local activity appears once it ended: its marker is all history has of it
+        elif et in (E.ActivityTaskScheduled, E.TimerStarted, E.StartChildWorkflowExecutionInitiated, E.NexusOperationScheduled):
             state = "scheduled"
         elif et in (E.ActivityTaskStarted, E.ChildWorkflowExecutionStarted, E.NexusOperationStarted):
             state = "running"
@@ -92,8 +95,8 @@ def state_color(state: str) -> str:
 def graph(history: Any, *, at_event: int | None = None, title: str | None = None, max_edges: int = 5000) -> go.Figure:
     """The activity graph of a run (see `wfkit.activity_graph`) drawn left to right.
 
-    Nodes are coloured by outcome and sized by duration; causal edges are grey, data-lineage
-    edges dashed blue. With `at_event`, nodes take their state as of that event (nodes not yet
+    Nodes are coloured by outcome and sized by duration (local activities are diamonds labelled
+    "(local)"); causal edges are grey, data-lineage edges dashed blue. With `at_event`, nodes take their state as of that event (nodes not yet
     scheduled are pale), with the layout of the whole run so nothing moves while stepping.
     Waves of fan-out and fan-in connect every node of one wave to every node of the next: above
     `max_edges` an evenly spaced sample is drawn, and the title says so.
@@ -123,7 +126,7 @@ def graph(history: Any, *, at_event: int | None = None, title: str | None = None
         outcome = state_at(timeline, node, position)
         colors.append(state_color(outcome))
         label = html.escape(str(full.nodes[node]["label"]))
-        texts.append(label)
+        texts.append(label)  # a local activity's label says "(local)"; its marker is a diamond
         attempts = full.nodes[node].get("attempts", 0)
         hover = f"<b>{label}</b> ({html.escape(node)}{', Nexus operation' if full.nodes[node].get('kind') == 'nexus' else ''})<br>{outcome}"
         if attempts:

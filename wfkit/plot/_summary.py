@@ -32,7 +32,7 @@ def _attempt_rows(histories: Any) -> list[dict[str, Any]]:
     out = []
     for history in rows:
         for bar in attempts(history):
-            if bar.kind == "activity":
+            if bar.kind in ("activity", "local"):
                 out.append({"activity_type": bar.name, "attempt": bar.attempt, "outcome": bar.outcome, "duration": bar.duration})
     return out
 

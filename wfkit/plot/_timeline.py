@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from wfkit._history._events import Event, EventType
 from wfkit._history._history import History
+from wfkit._history._local import LocalActivityMarker, read_local_activity
 from wfkit._history._state import LOST_ATTEMPT
 from wfkit._inspection import nexus_label
 
@@ -55,7 +56,7 @@ class Attempt:
     run_id: str
     lane: str
     kind: str
-    """"activity", "child" or "nexus" (a Nexus operation of an imported Temporal history)."""
+    """"activity", "local" (a local activity: its final attempt, from its marker), "child" or "nexus" (a Nexus operation of an imported Temporal history)."""
     name: str
     attempt: int
     queued: float
@@ -119,6 +120,8 @@ def attempts(history: Any) -> list[Attempt]:
                 "lane": f"child {html.escape(str(name))} ({html.escape(str(attrs.get('workflow_id')))})", "kind": "child", "name": name,
                 "queued": event.event_time, "started": None, "attempt": 1, "input": attrs.get("input"),
             }  # fmt: skip
+        elif et is E.MarkerRecorded and (marker := read_local_activity(attrs)) is not None:
+            bars.append(_local_bar(hist.run_id, event, marker))
         elif et is E.ActivityTaskStarted and attrs.get("activity_id") in activities:
             state = activities[attrs["activity_id"]]
             state["started"], state["attempt"] = event.event_time, int(attrs.get("attempt") or state["attempt"] + 1)
@@ -195,6 +198,18 @@ def nexus_bars(history: Any) -> list[Attempt]:
     return bars
 
 
+def _local_bar(run_id: str, event: Event, marker: LocalActivityMarker) -> Attempt:
+    """A local activity's bar: its final attempt where the marker has its times (wfkit's do), else a sliver at the marker."""
+    name = marker.activity_type or "local activity"
+    number = marker.seq if marker.seq is not None else marker.activity_id or event.event_id
+    ended = marker.complete_time if marker.complete_time is not None else event.event_time
+    started = marker.started_time if marker.started_time is not None else ended
+    queued = min(marker.scheduled_time if marker.scheduled_time is not None else started, started)
+    outcome = f"result: {preview(marker.result)}" if marker.failure is None else f"failure: {preview(marker.failure)}"
+    lane = f"{html.escape(name)} #{html.escape(str(number))} (local)"
+    return Attempt(run_id, lane, "local", name, marker.attempt, queued, started, ended, marker.outcome, ("local activity", outcome))
+
+
 def _dt(seconds: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
 
@@ -232,9 +247,10 @@ def timeline(history_or_runs: Any, *, workflow_tasks: bool = False, title: str |
 
     One lane per activity (per child run, per Nexus operation of an imported history, hatched): a light bar for the wait before each attempt
     (queueing or retry backoff) and a bar coloured by outcome for its execution, every attempt
-    in the same lane; timers and signals as markers; workflow tasks as markers if asked. Hover
-    shows type, attempt, durations and an HTML-escaped preview of input and result or failure.
-    Above a few thousand bars it switches to WebGL line segments so 10,000 activities stay responsive.
+    in the same lane; a local activity's lane ends in "(local)" and shows its final attempt;
+    timers and signals as markers; workflow tasks as markers if asked. Hover shows type,
+    attempt, durations and an HTML-escaped preview of input and result or failure. Above a
+    few thousand bars it switches to WebGL line segments so 10,000 activities stay responsive.
     """
     histories = [History.coerce(h) for h in _as_list(history_or_runs)]
     several = len(histories) > 1

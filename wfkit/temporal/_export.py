@@ -344,6 +344,11 @@ class _Writer:
         if name == "patch":
             details: dict[str, Any] = {"patch-data": _payloads([{"encoding": "json/plain", "data": {"id": a.get("patch_id"), "deprecated": False}}])}
             return {"markerName": "core_patch", "details": details, **self._completed_ref()}
+        if name == "LocalActivity" and isinstance(a.get("details"), dict):  # wfkit's local activity: Temporal's details as they are
+            body = {"markerName": name, "details": {key: _payloads(value) for key, value in a["details"].items()}, **self._completed_ref()}
+            if a.get("failure") is not None:
+                body["failure"] = _failure(a["failure"])
+            return body
         details = {}
         for key, value in a.items():
             if key != "marker_name":

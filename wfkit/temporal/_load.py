@@ -354,7 +354,7 @@ class _Converter:
     def _activity_scheduled(self, a: dict[str, Any], p: str) -> tuple[EventType, dict[str, Any]]:
         read = self.read
         activity_type = read.string(read.child(a, "activityType", p, required=True), "name", f"{p}.activityType", required=True)
-        seq = len(self.activities) + 1
+        seq = self._activity_seq(read.string(a, "activityId", p))
         self.activities[self.event_id] = (seq, activity_type)
         policy = read.child(a, "retryPolicy", p)
         retry: dict[str, Any] | None = None
@@ -383,6 +383,17 @@ class _Converter:
             "heartbeat_timeout": read.duration(a, "heartbeatTimeout", p),
             "temporal_activity_id": read.string(a, "activityId", p),
         }
+
+    def _activity_seq(self, activity_id: str | None) -> int:
+        """The wfkit activity_id of an activity: its Temporal id where that is a number not taken yet, else the next free one.
+
+        The SDKs number activities in one sequence with local activities (`activityId` "2" after a
+        local activity "1"), so their number is what the workflow's code knows it by on replay.
+        """
+        used = {seq for seq, _ in self.activities.values()}
+        if activity_id is not None and activity_id.isascii() and activity_id.isdigit() and 0 < int(activity_id) < 2**31 and int(activity_id) not in used:
+            return int(activity_id)
+        return max(used, default=0) + 1
 
     def _activity_ref(self, a: dict[str, Any], p: str) -> dict[str, Any]:
         read = self.read

@@ -231,18 +231,7 @@ class _TemporalRuntime(_Runtime):
     async def workflow_execute_activity(self, definition: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         encoded = self._encode(args)
         self._next_seq("activity")
-        policy = RetryPolicy.from_dict(options.get("retry_policy") or {})
-        start_to_close = _seconds(options.get("start_to_close"))
-        schedule_to_close = _seconds(options.get("schedule_to_close"))
-        if start_to_close is None and schedule_to_close is None:
-            start_to_close = DEFAULT_START_TO_CLOSE
-        retry = temporalio.common.RetryPolicy(
-            initial_interval=datetime.timedelta(seconds=policy.initial_interval),
-            backoff_coefficient=policy.backoff_coefficient,
-            maximum_interval=datetime.timedelta(seconds=max(policy.maximum_interval, policy.initial_interval)),
-            maximum_attempts=policy.max_attempts,
-            non_retryable_error_types=list(policy.non_retryable_error_types) or None,
-        )
+        start_to_close, schedule_to_close = _timeouts(options)
         try:
             result = await tw.execute_activity(
                 definition.name,
@@ -250,12 +239,26 @@ class _TemporalRuntime(_Runtime):
                 start_to_close_timeout=start_to_close,
                 schedule_to_close_timeout=schedule_to_close,
                 heartbeat_timeout=_seconds(options.get("heartbeat_timeout")),
-                retry_policy=retry,
+                retry_policy=_retry_policy(options),
             )
         except temporalio.exceptions.ActivityError as exc:
-            failure = _failure_of(exc.cause) if exc.cause is not None else _failure_of(exc)
-            outcome = "timed out" if isinstance(exc.cause, temporalio.exceptions.TimeoutError) else "failed"
-            raise ActivityError(f"activity {definition.name} {outcome}: {failure.get('type', '')}: {failure.get('message', '')}", failure) from None
+            raise _activity_error("activity", definition.name, exc) from None
+        return self.converter.from_payload(_plain(result), definition.return_hint)
+
+    async def workflow_execute_local_activity(self, definition: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        encoded = self._encode(args)
+        self._next_seq("activity")  # one sequence with activities, in wfkit's runtime as in temporalio's
+        start_to_close, schedule_to_close = _timeouts(options)
+        try:
+            result = await tw.execute_local_activity(
+                definition.name,
+                args=encoded,
+                start_to_close_timeout=start_to_close,
+                schedule_to_close_timeout=schedule_to_close,
+                retry_policy=_retry_policy(options),
+            )
+        except temporalio.exceptions.ActivityError as exc:
+            raise _activity_error("local activity", definition.name, exc) from None
         return self.converter.from_payload(_plain(result), definition.return_hint)
 
     async def workflow_execute_child(self, definition: Any, args: tuple[Any, ...], workflow_id: str | None) -> Any:
@@ -450,6 +453,34 @@ def _names_used(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _names_used(const)
     return names
+
+
+def _timeouts(options: dict[str, Any]) -> tuple[datetime.timedelta | None, datetime.timedelta | None]:
+    """An activity's (start_to_close, schedule_to_close) for temporalio, which needs one of them."""
+    start_to_close = _seconds(options.get("start_to_close"))
+    schedule_to_close = _seconds(options.get("schedule_to_close"))
+    if start_to_close is None and schedule_to_close is None:
+        start_to_close = DEFAULT_START_TO_CLOSE
+    return start_to_close, schedule_to_close
+
+
+def _retry_policy(options: dict[str, Any]) -> temporalio.common.RetryPolicy:
+    """wfkit's recorded retry policy as temporalio's."""
+    policy = RetryPolicy.from_dict(options.get("retry_policy") or {})
+    return temporalio.common.RetryPolicy(
+        initial_interval=datetime.timedelta(seconds=policy.initial_interval),
+        backoff_coefficient=policy.backoff_coefficient,
+        maximum_interval=datetime.timedelta(seconds=max(policy.maximum_interval, policy.initial_interval)),
+        maximum_attempts=policy.max_attempts,
+        non_retryable_error_types=list(policy.non_retryable_error_types) or None,
+    )
+
+
+def _activity_error(kind: str, name: str, exc: temporalio.exceptions.ActivityError) -> ActivityError:
+    """temporalio's activity error as the `ActivityError` wfkit code catches."""
+    failure = _failure_of(exc.cause) if exc.cause is not None else _failure_of(exc)
+    outcome = "timed out" if isinstance(exc.cause, temporalio.exceptions.TimeoutError) else "failed"
+    return ActivityError(f"{kind} {name} {outcome}: {failure.get('type', '')}: {failure.get('message', '')}", failure)
 
 
 def check_mappable(
