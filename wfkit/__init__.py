@@ -182,8 +182,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # wfkit.plot, wfkit.ui and wfkit.temporal load on first use: `import wfkit` stays fast and headless.
-    if name in ("plot", "ui", "temporal"):
+    # wfkit.plot, wfkit.ui, wfkit.temporal and wfkit.testing load on first use: `import wfkit` stays fast and headless.
+    if name in ("plot", "ui", "temporal", "testing"):
         import importlib
 
         return importlib.import_module(f"wfkit.{name}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wfkit._activity import ActivityInfo, _ActivityContext, _current
-from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, default_registry
+from wfkit._definitions import Registry, RetryPolicy, default_registry
 from wfkit._engine._clock import Cancellable, Clock
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._timers import Timers
