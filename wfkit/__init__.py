@@ -19,6 +19,8 @@ print(await handle.result())
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wfkit import _hooks  # noqa: F401 - installs the interface layers' engine conveniences
 from wfkit._activity import ActivityInfo, activity_info, heartbeat
 from wfkit._analytics._histories import Histories, open_histories
@@ -89,6 +91,9 @@ from wfkit.errors import (
     WorkflowNotFoundError,
     WorkflowUpdateFailedError,
 )
+
+if TYPE_CHECKING:
+    from wfkit import testing  # noqa: F401 - loaded on first use (see __getattr__)
 
 __all__ = [
     "ActivityDefinition",

@@ -304,20 +304,22 @@ def test_{base}_replays() -> None:
 class _TimeSkipper:
     """Jumps the engine's fake clock to its next deadline whenever the engine is idle."""
 
-    def __init__(self, engine: Engine, clock: FakeClock) -> None:
+    def __init__(self, engine: Engine, clock: FakeClock, *, during_activities: bool) -> None:
         self.engine = engine
         self.clock = clock
+        self.during_activities = during_activities
         self.skipped = 0.0
         """Seconds of fake time skipped so far."""
 
     async def run(self) -> None:
         while not self.engine.closed:
-            await self.engine.wait_idle()
+            count = not self.during_activities
+            await self.engine.wait_idle(count_activities=count)
             due = self.clock.next_deadline()
             if due is None:
                 await asyncio.sleep(0.002)  # nothing scheduled: wait for a start or a signal
                 continue
-            if due > self.clock.now() and self.engine.idle():
+            if due > self.clock.now() and self.engine.idle(count_activities=count):
                 self.skipped += due - self.clock.now()
                 self.clock.advance_to(due)
             await asyncio.sleep(0)
@@ -334,6 +336,7 @@ async def engine(
     path: str | os.PathLike[str] | None = None,
     start: float | datetime.datetime = 1_800_000_000.0,
     auto_skip: bool = True,
+    skip_during_activities: bool = False,
     mocks: Mapping[ActivityDefinition[Any, Any] | str, Any] | None = None,
     **options: Any,
 ) -> AsyncIterator[Engine]:
@@ -354,6 +357,9 @@ async def engine(
         auto_skip: jump whenever idle (False: time moves only with `await wfkit.testing.advance(engine, s)`).
             With it on, a run waiting for a signal with a timeout times out as soon as the engine is idle:
             send the signal before awaiting anything else, or use `start_signal=` / `auto_skip=False`.
+        skip_during_activities: skip while activity attempts run too (by default a running attempt holds the
+            clock). Then a hung attempt meets its heartbeat or start-to-close timeout at once, as in Temporal's
+            time-skipping server; a slow real activity may time out too.
         mocks: `{activity: value}` to return instead of running it (`engine.mock_activity` does more).
         **options: passed to `wfkit.Engine.open` (task_queues, concurrency_limits, ...).
     """
@@ -362,7 +368,7 @@ async def engine(
         test_engine.register(*workflows, *activities)
         for activity, value in (mocks or {}).items():
             test_engine.mock_activity(activity, returns=value)
-        skipper = _TimeSkipper(test_engine, clock)
+        skipper = _TimeSkipper(test_engine, clock, during_activities=skip_during_activities)
         _SKIPPERS[test_engine] = skipper
         task = asyncio.get_running_loop().create_task(skipper.run(), name="wfkit-time-skipper") if auto_skip else None
         try:

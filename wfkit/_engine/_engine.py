@@ -277,14 +277,17 @@ class Engine:
             queued_runs=self._limits.queued_count,
         )
 
-    def idle(self) -> bool:
+    def idle(self, *, count_activities: bool = True) -> bool:
         """True when nothing is in progress: no workflow task running or waiting to run, no activity attempt
         running, nothing waiting to commit. Then only the clock (timers, retry backoffs, timeouts) or a call
         from outside (a start, a signal) can move a run; a time-skipping clock may jump (`wfkit.testing.engine`).
-        """
-        return self._writer.idle and not self._ledger.has_dirty and not self._activator.thread.busy and self.activities.running == 0
 
-    async def wait_idle(self, *, timeout: float | None = None) -> None:
+        `count_activities=False` leaves running attempts out (they wait on the clock for their timeouts only).
+        """
+        busy_activities = count_activities and self.activities.running > 0
+        return self._writer.idle and not self._ledger.has_dirty and not self._activator.thread.busy and not busy_activities
+
+    async def wait_idle(self, *, timeout: float | None = None, count_activities: bool = True) -> None:
         """Wait until `idle()` holds over a few loop turns in a row (polled, more slowly the longer it takes).
 
         Raises:
@@ -296,7 +299,7 @@ class Engine:
         while calm < 3:
             if deadline is not None and loop.time() > deadline:
                 raise TimeoutError(f"the engine was still busy after {timeout:g}s: {self.health()}")
-            if self.idle():
+            if self.idle(count_activities=count_activities):
                 calm += 1
                 await asyncio.sleep(0)
             else:
