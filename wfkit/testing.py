@@ -110,7 +110,8 @@ def replay_test(
         hint = error.hint or "Workflow code must issue the same commands in the same order on replay; guard code changes with wfkit.patched()"
         if where:
             hint = f"{hint}. The code issues {error.got} at {where}"
-        raise NondeterminismError(error.run_id, error.event_id, error.expected, error.got, f"{hint} (replaying {source or 'the history'})".strip()) from None
+        origin = f" (replaying {os.fspath(history_or_path)})" if not isinstance(history_or_path, History) else ""
+        raise NondeterminismError(error.run_id, error.event_id, error.expected, error.got, hint + origin) from None
     if check_result:
         _check_result(history, result, converter or JsonConverter(), source)
     return result
@@ -290,7 +291,7 @@ import wfkit.testing
 
 import {module}
 
-HISTORY = Path(__file__).with_name({history_file!r})
+HISTORY = Path(__file__).with_name("{history_file}")
 
 
 def test_{base}_replays() -> None:

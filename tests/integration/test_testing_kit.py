@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
+import json
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -243,7 +246,7 @@ async def test_a_30_day_sleep_with_retries_and_a_heartbeat_timeout_finishes_in_u
     failed = [e for e in history if e.event_type is wfkit.EventType.ActivityTaskFailed]
     assert [e.attributes["next_retry_delay"] for e in failed] == [60.0, 100.0]  # backoff, capped at maximum_interval
     starts = [e.event_time for e in history if e.event_type is wfkit.EventType.ActivityTaskStarted]
-    assert [round(b - a) for a, b in zip(starts, starts[1:])] == [60, 100]
+    assert [round(b - a) for a, b in itertools.pairwise(starts)] == [60, 100]
     scheduled = next(e for e in history if e.event_type is wfkit.EventType.ActivityTaskScheduled)
     assert scheduled.attributes["heartbeat_timeout"] == 3600
 
@@ -337,8 +340,38 @@ async def test_the_engine_is_idle_only_when_nothing_runs() -> None:
             await engine.wait_idle(timeout=0.05)
 
 
-def test_the_time_skipping_engine_is_documented() -> None:
+DOC_RUNNER = """
+import ast, asyncio, json, sys
+
+async def main() -> None:
+    namespace = {"__name__": "__main__"}
+    for block in json.loads(sys.argv[1]):
+        result = eval(compile(block, "docs/testing.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), namespace)
+        if result is not None:
+            await result
+
+asyncio.run(main())
+"""
+
+
+def doc_blocks(text: str, tag: str) -> list[str]:
+    return re.findall(rf"<!-- doc-test: {re.escape(tag)} -->\n```python\n(.*?)```", text, flags=re.S)
+
+
+def test_the_examples_in_docs_testing_md_run(tmp_path: Path) -> None:
+    """The doc's examples, in a process of their own (their workflow names would replace other tests' in the registry)."""
     doc = (ROOT / "docs" / "testing.md").read_text()
-    for needle in ("replay_test", "save_test", "save-test", "wfkit.testing.engine", "mock_activity", "__main__"):
-        assert needle in doc, needle
+    (flows,) = doc_blocks(doc, "flows.py")
+    (tmp_path / "flows.py").write_text(flows)
+    blocks = doc_blocks(doc, "run")
+    assert len(blocks) == 2
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-c", DOC_RUNNER, json.dumps(blocks)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "wfkit.testing.replay_test(HISTORY, workflows=[flows.nightly])" in done.stdout
+    wall, days = re.search(r"([0-9.]+)s of wall time for ([0-9.]+) days of workflow time, 3 attempts", done.stdout).groups()  # type: ignore[union-attr]
+    assert float(wall) < 1.0
+    assert float(days) >= 30.0
+    passed = run_pytest(tmp_path / "tests" / "regressions", tmp_path)
+    assert "1 passed" in passed.stdout, passed.stdout + passed.stderr
     assert "docs/testing.md" in (ROOT / "README.md").read_text()
