@@ -19,6 +19,8 @@ print(await handle.result())
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wfkit import _hooks  # noqa: F401 - installs the interface layers' engine conveniences
 from wfkit._activity import ActivityInfo, activity_info, heartbeat
 from wfkit._analytics._histories import Histories, open_histories
@@ -93,6 +95,9 @@ from wfkit.errors import (
     WorkflowNotFoundError,
     WorkflowUpdateFailedError,
 )
+
+if TYPE_CHECKING:
+    from wfkit import testing  # noqa: F401 - loaded on first use (see __getattr__)
 
 __all__ = [
     "ActivityDefinition",
@@ -190,8 +195,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # wfkit.plot, wfkit.ui and wfkit.temporal load on first use: `import wfkit` stays fast and headless.
-    if name in ("plot", "ui", "temporal"):
+    # wfkit.plot, wfkit.ui, wfkit.temporal and wfkit.testing load on first use: `import wfkit` stays fast and headless.
+    if name in ("plot", "ui", "temporal", "testing"):
         import importlib
 
         return importlib.import_module(f"wfkit.{name}")

@@ -1,7 +1,8 @@
 """The engine conveniences that interface layers provide, installed into the engine's registration point.
 
 The engine never imports an interface (docs/architecture.md); `import wfkit` runs this module,
-which installs analytics (`engine.histories`), Temporal import/export, a handle's live card and progress bars.
+which installs analytics (`engine.histories`), Temporal import/export, a handle's live card, progress bars
+and `engine.save_test` (wfkit.testing).
 The Temporal and notebook pieces are imported only when used: they pull in rich, ipywidgets.
 """
 
@@ -44,6 +45,12 @@ def _display_handle(handle: WorkflowHandle) -> None:
     display(status_card(handle))  # type: ignore[no-untyped-call]
 
 
+def _save_test(engine: Engine, run: str, directory: str | os.PathLike[str], **options: Any) -> Any:
+    from wfkit.testing import save_test  # loaded only when a run is saved as a test
+
+    return save_test(engine, run, directory, **options)
+
+
 def _progress_bar(description: str, total: int) -> Any:
     from wfkit.ui._progress import progress_bar  # ipywidgets or rich, only when shown
 
@@ -55,3 +62,4 @@ _extensions.install("import_temporal", _import_temporal)
 _extensions.install("export_temporal", _export_temporal)
 _extensions.install("display_handle", _display_handle)
 _extensions.install("progress_bar", _progress_bar)
+_extensions.install("save_test", _save_test)

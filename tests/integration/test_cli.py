@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from tests.support.analytics_data import SCRIPT, make_db
 from wfkit.cli import main
 
-COMMANDS = ["demo", "run", "ls", "show", "sql", "stats", "replay", "report", "export", "import", "purge", "schedule", "backfill"]
+COMMANDS = ["demo", "run", "ls", "show", "sql", "stats", "replay", "save-test", "report", "export", "import", "purge", "schedule", "backfill"]
 
 
 def wfkit_cli(*args: str | Path) -> Result:

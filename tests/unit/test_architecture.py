@@ -230,8 +230,8 @@ LAYERS: dict[str, int] = {
 """Layer of every top-level module or package of wfkit, low to high. Mirrors docs/architecture.md:
 change both together. A module may import modules of its own layer or of lower layers only, at
 module level or lazily inside a function alike. Nothing inside wfkit imports `wfkit` (layer 7,
-the package __init__), which may import anything. A top-level entry that does not exist yet
-(`wfkit.testing`) is allowed; a module that exists and is missing here fails the test."""
+the package __init__), which may import anything. A top-level entry that does not exist is
+allowed; a module that exists and is missing here fails the test."""
 
 FRONT_ENDS = {"wfkit.cli", "wfkit._demo"}
 """Interfaces that use wfkit the way a user does, through `import wfkit` (the CLI may use only the

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
+import inspect
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wfkit._activity import ActivityInfo, _ActivityContext, _current
-from wfkit._definitions import ActivityDefinition, Registry, RetryPolicy, default_registry
+from wfkit._definitions import Registry, RetryPolicy, default_registry
 from wfkit._engine._clock import Cancellable, Clock
 from wfkit._engine._ledger import LiveRun, RunLedger
 from wfkit._engine._local import LocalActivities
@@ -27,7 +30,7 @@ from wfkit.errors import ConfigurationError, PayloadError
 BUILTIN_PREFIX = "wfkit."
 """Activity types of wfkit's own activities."""
 
-__all__ = ["ActivityRunner", "TaskQueue"]
+__all__ = ["ActivityMock", "ActivityRunner", "TaskQueue"]
 
 logger = logging.getLogger("wfkit.activity")
 E = EventType
@@ -78,6 +81,42 @@ class _Queue:
     def seconds_to_next_token(self) -> float:
         rate = self.config.rate_limit or 1.0
         return max(0.0, (1.0 - self._tokens) / rate)
+
+
+@dataclass(eq=False)
+class ActivityMock:
+    """What an activity does instead of its code while mocked (`Engine.mock_activity`); its attempts are recorded as usual.
+
+    Attempt n raises `raises[n - 1]` while there are that many (a single exception: every attempt
+    raises it), then returns `returns`; with `fn`, each attempt calls `fn(*args)` instead (it may be
+    `async`, and may raise). An exception class is raised as `cls("mocked <activity type>")`.
+    """
+
+    activity_type: str
+    returns: Any = None
+    raises: BaseException | type[BaseException] | Sequence[BaseException | type[BaseException]] | None = None
+    fn: Callable[..., Any] | None = None
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    """The arguments of every attempt, in order."""
+
+    async def call(self, attempt: int, *args: Any) -> Any:
+        """One attempt (`attempt` is 1-based)."""
+        self.calls.append(args)
+        if self.fn is not None:
+            outcome = self.fn(*args)
+            return await outcome if inspect.isawaitable(outcome) else outcome
+        raises = self.raises
+        error = raises if not isinstance(raises, Sequence) else (raises[attempt - 1] if attempt <= len(raises) else None)
+        if isinstance(error, type):
+            error = error(f"mocked {self.activity_type}")
+        if error is not None:
+            raise error
+        return self.returns
+
+    @property
+    def call_count(self) -> int:
+        """Attempts made so far."""
+        return len(self.calls)
 
 
 class _TimedOut(Exception):  # noqa: N818 - internal signal
@@ -177,6 +216,13 @@ class ActivityRunner:
         """Set while the engine closes: no new attempt starts (scheduled ones start at the next open)."""
         self.local = LocalActivities(ledger=ledger, clock=clock, converter=converter, invoke=self.invoke, describe_failure=self.attempt_failure)
         """Local activities: attempts run the same way, but only the final outcome is recorded (a marker)."""
+        self.mocks: dict[str, ActivityMock] = {}
+        """Activity types whose attempts run a mock instead of their code (`Engine.mock_activity`)."""
+
+    @property
+    def running(self) -> int:
+        """Attempts running now."""
+        return len(self._tasks)
 
     def queue(self, name: str) -> _Queue:
         """The live queue of that name (created with default limits on first use)."""
@@ -357,33 +403,40 @@ class ActivityRunner:
         # Activities defined with the plain decorator live in the default registry even when the
         # engine was given its own registry for workflows.
         definition = self._registry.activity(act.activity_type) or default_registry.activity(act.activity_type)
-        if definition is None:
+        mock = self.mocks.get(act.activity_type)
+        if definition is None and mock is None:
             raise LookupError(f"activity {act.activity_type!r} is not registered in this process (define it, or pass it to Engine.open)")
-        hints = definition.param_hints()
+        hints = definition.param_hints() if definition is not None else []
         args = [self._converter.from_payload(p, hints[i] if i < len(hints) else Any) for i, p in enumerate(act.args)]
         info = ActivityInfo(act.activity_type, act.seq, attempt, run.workflow_id, run.run_id, f"{run.run_id}:{act.seq}")
         ctx = _ActivityContext(info, self._clock.now, services=self.services)
         watch = _Deadlines.of(act, self._clock.now())
-        if watch is None and definition.is_async:
+        fn: Callable[..., Any]
+        if mock is not None:
+            fn, is_async = functools.partial(mock.call, attempt), True
+        else:
+            assert definition is not None
+            fn, is_async = definition.fn, definition.is_async
+        if watch is None and is_async:
             # No timeout to watch: run the coroutine in this task (one task and no timer per attempt).
             token = _current.set(ctx)
             try:
-                return await definition.fn(*args)
+                return await fn(*args)
             finally:
                 _current.reset(token)
-        future = self._spawn(definition, args, ctx)
+        future = self._spawn(fn, is_async, args, ctx)
         if watch is None:
             return await future
         return await watch.run(future, ctx, self._clock)
 
-    def _spawn(self, definition: ActivityDefinition[Any, Any], args: list[Any], ctx: _ActivityContext) -> asyncio.Future[Any]:
+    def _spawn(self, fn: Callable[..., Any], is_async: bool, args: list[Any], ctx: _ActivityContext) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         context.run(_current.set, ctx)
-        if definition.is_async:
+        if is_async:
             # A task copies the context it is created in (create_task(context=...) is Python 3.11+).
-            return context.run(loop.create_task, definition.fn(*args))
-        return loop.run_in_executor(self._threads, context.run, definition.fn, *args)
+            return context.run(loop.create_task, fn(*args))
+        return loop.run_in_executor(self._threads, context.run, fn, *args)
 
     def _record_failure(self, run: LiveRun, act: ActivityState, attempt: int, error: BaseException, elapsed: float) -> None:
         policy = RetryPolicy.from_dict(act.options.get("retry_policy") or {})

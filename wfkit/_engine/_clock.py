@@ -62,6 +62,8 @@ class FakeClock:
         self._now = start
         self._heap: list[tuple[float, int, _FakeTimer]] = []
         self._counter = itertools.count()
+        self._due_soon = 0
+        """Callbacks already due (`call_at` with a past time) that wait for their loop turn."""
 
     def now(self) -> float:
         """The fake time."""
@@ -71,19 +73,39 @@ class FakeClock:
         """Run `callback` once `advance` reaches `when`; a past `when` runs on the next loop turn."""
         timer = _FakeTimer(callback)
         if when <= self._now:
-            asyncio.get_running_loop().call_soon(self._fire, timer)
+            self._due_soon += 1
+            asyncio.get_running_loop().call_soon(self._fire_soon, timer)
         else:
             heapq.heappush(self._heap, (when, next(self._counter), timer))
         return timer
 
     def advance(self, seconds: float) -> None:
         """Move time forward and run every callback that falls due, in time order."""
-        target = self._now + seconds
+        self.advance_to(self._now + seconds)
+
+    def advance_to(self, when: float) -> None:
+        """Move time forward to `when` (never back) and run every callback due by then, in time order."""
+        target = max(self._now, when)
         while self._heap and self._heap[0][0] <= target:
-            when, _, timer = heapq.heappop(self._heap)
-            self._now = max(self._now, when)
+            due, _, timer = heapq.heappop(self._heap)
+            self._now = max(self._now, due)
             self._fire(timer)
         self._now = target
+
+    def next_deadline(self) -> float | None:
+        """When the next callback is due: `now()` if one is due and waits for its loop turn, None if none is scheduled.
+
+        A time-skipping test engine (`wfkit.testing.engine`) jumps here whenever the engine is idle.
+        """
+        if self._due_soon:
+            return self._now
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def _fire_soon(self, timer: _FakeTimer) -> None:
+        self._due_soon -= 1
+        self._fire(timer)
 
     @staticmethod
     def _fire(timer: _FakeTimer) -> None:

@@ -13,6 +13,7 @@ activation either wholly recorded or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import datetime
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from wfkit._definitions import ActivityDefinition, Registry, WorkflowDefinition, default_registry
 from wfkit._engine import _extensions
 from wfkit._engine._activator import Activator
-from wfkit._engine._activities import ActivityRunner, TaskQueue
+from wfkit._engine._activities import ActivityMock, ActivityRunner, TaskQueue
 from wfkit._engine._clock import Clock, SystemClock
 from wfkit._engine._compat import CompatibilityChecker, CompatibilityReport
 from wfkit._engine._concurrency import ConcurrencyLimits
@@ -278,6 +279,36 @@ class Engine:
             storage_error=self._writer.storage_error,
             queued_runs=self._limits.queued_count,
         )
+
+    def idle(self, *, count_activities: bool = True) -> bool:
+        """True when nothing is in progress: no workflow task running or waiting to run, no activity attempt
+        running, nothing waiting to commit. Then only the clock (timers, retry backoffs, timeouts) or a call
+        from outside (a start, a signal) can move a run; a time-skipping clock may jump (`wfkit.testing.engine`).
+
+        `count_activities=False` leaves running attempts out (they wait on the clock for their timeouts only).
+        """
+        busy_activities = count_activities and self.activities.running > 0
+        return self._writer.idle and not self._ledger.has_dirty and not self._activator.thread.busy and not busy_activities
+
+    async def wait_idle(self, *, timeout: float | None = None, count_activities: bool = True) -> None:
+        """Wait until `idle()` holds over a few loop turns in a row (polled, more slowly the longer it takes).
+
+        Raises:
+            TimeoutError: not idle within `timeout` seconds of real time.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay, calm = 0.0, 0
+        while calm < 3:
+            if deadline is not None and loop.time() > deadline:
+                raise TimeoutError(f"the engine was still busy after {timeout:g}s: {self.health()}")
+            if self.idle(count_activities=count_activities):
+                calm += 1
+                await asyncio.sleep(0)
+            else:
+                calm = 0
+                await asyncio.sleep(delay)
+                delay = min(0.01, delay * 2 or 0.0002)
 
     @property
     def commit_error(self) -> BaseException | None:
@@ -641,6 +672,38 @@ class Engine:
             else:
                 raise DefinitionError(f"register() takes @wfkit.workflow and @wfkit.activity functions, got {type(definition).__name__}")
 
+    def mock_activity(
+        self,
+        activity: ActivityDefinition[Any, Any] | str,
+        *,
+        returns: Any = None,
+        raises: BaseException | type[BaseException] | Sequence[BaseException | type[BaseException]] | None = None,
+        fn: Callable[..., Any] | None = None,
+    ) -> ActivityMock:
+        """Run a stand-in instead of the activity's code (tests): its attempts are recorded as usual.
+
+        ```python
+        engine.mock_activity(extract, returns=[{"id": 1}])                  # every attempt returns this
+        engine.mock_activity(load, raises=[OSError("busy"), OSError("busy")], returns=3)  # fails twice, then 3
+        engine.mock_activity(transform, fn=lambda rows: {"n": len(rows)})  # computes from the arguments
+        ```
+
+        Attempt n raises `raises[n - 1]` while there are that many (one exception: every attempt raises
+        it), then returns `returns`; `fn(*args)` (plain or `async`, run on the engine's loop) replaces both.
+        Retries, timeouts and backoff apply as for the real code. Returns the mock (`calls` lists
+        each attempt's arguments); `unmock_activity` restores the code.
+        """
+        name = activity if isinstance(activity, str) else activity.name
+        if not isinstance(activity, (str, ActivityDefinition)):
+            raise ArgumentError(f"mock_activity() takes a @wfkit.activity function or its name, got {type(activity).__name__}")
+        mock = ActivityMock(name, returns=returns, raises=raises, fn=fn)
+        self.activities.mocks[name] = mock
+        return mock
+
+    def unmock_activity(self, activity: ActivityDefinition[Any, Any] | str) -> None:
+        """Run the activity's own code again (attempts from now on)."""
+        self.activities.mocks.pop(activity if isinstance(activity, str) else activity.name, None)
+
     def configure_task_queue(self, name: str, config: TaskQueue) -> None:
         """Set the concurrency and rate limits of a task queue."""
         self.activities.configure(name, config)
@@ -717,6 +780,27 @@ class Engine:
         known = self._ledger.find(run_id) is not None or self.store.get_run(run_id) is not None
         history = self.history(run_id=run_id) if known else self.history(run_id)
         return _extensions.hook("export_temporal")(history, path)
+
+    #### Regression tests (the logic lives in wfkit.testing, installed through _extensions) ####
+
+    def save_test(
+        self,
+        run: str,
+        directory: str | os.PathLike[str] = "tests/regressions",
+        *,
+        module: str | None = None,
+        name: str | None = None,
+        overwrite: bool = False,
+    ) -> Any:
+        """Save a run (a workflow id, a run id or a unique run-id prefix) as a regression test: its history as JSON
+        and a pytest module that replays it against the current code (`wfkit.testing.save_test`).
+
+        `module` is the module that defines the workflow, for the generated test to import (default:
+        the definition's `__module__`; pass it for workflows defined in `__main__` or a notebook).
+        Returns a `wfkit.testing.SavedTest` with both paths.
+        """
+        self._writer.check_open()
+        return _extensions.hook("save_test")(self, run, directory, module=module, name=name, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return f"<wfkit.Engine {self.store.path or ':memory:'} open_runs={len(self._ledger.runs)}>"

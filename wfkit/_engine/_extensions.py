@@ -2,8 +2,8 @@
 
 The engine sits below every interface and never imports one, not even lazily. Conveniences
 that belong to an interface (analytics over `engine.histories`, Temporal import and export, a
-handle's live card in a notebook) are installed here by that interface; `wfkit/__init__.py`
-installs all of them when the package is imported.
+handle's live card in a notebook, `engine.save_test` from wfkit.testing) are installed here by
+that interface; `wfkit/__init__.py` installs all of them when the package is imported.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 __all__ = ["Hook", "hook", "install"]
 
-Hook = Literal["histories", "import_temporal", "export_temporal", "display_handle", "progress_bar"]
+Hook = Literal["histories", "import_temporal", "export_temporal", "display_handle", "progress_bar", "save_test"]
 
 _HOOKS: dict[str, Callable[..., Any]] = {}
 

@@ -144,6 +144,11 @@ class RunLedger:
             self._dirty.append(run)
             self._wake()
 
+    @property
+    def has_dirty(self) -> bool:
+        """Some run waits for its next workflow task."""
+        return bool(self._dirty)
+
     def take_dirty(self) -> list[LiveRun]:
         runs, self._dirty = self._dirty, []
         for run in runs:

@@ -63,6 +63,10 @@ class Batch:
     def rows(self) -> int:
         return len(self.events) + len(self.new_runs) + len(self.closed)
 
+    def has_work(self) -> bool:
+        """Rows, effects or waiters: anything but an "alive" mark."""
+        return bool(self.events or self.new_runs or self.closed or self.effects or self.waiters)
+
     def absorb(self, later: Batch) -> None:
         """Append a later batch to this one (its records go after this batch's, in order)."""
         self.events += later.events
@@ -116,6 +120,7 @@ class Writer:
         """Set while the database cannot be written (disk full): no new work is accepted until a retry commits."""
         self._stall_delay = 0.0
         self._retry_at = 0.0
+        self._stepping = False
 
     #### Recording ####
 
@@ -234,10 +239,13 @@ class Writer:
                 self._wake_waiter = loop.create_future()
                 await self._wake_waiter
             self._woken = False
+            self._stepping = True
             try:
                 await self._step(loop)
             except Exception:  # the writer must outlive any bug, or every run would hang
                 logger.exception("wfkit: writer step failed")
+            finally:
+                self._stepping = False
 
     async def _step(self, loop: asyncio.AbstractEventLoop) -> None:
         # The batch in flight lives on the writer, not in this coroutine: a writer restarted after an
@@ -344,6 +352,11 @@ class Writer:
     @property
     def pending_rows(self) -> int:
         return self._batch.rows()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to commit or activate and no commit in flight (an "alive" mark alone does not count)."""
+        return not (self._woken or self._stepping or self._committing is not None or self._store_jobs or self._batch.has_work())
 
 
 _STORAGE_TROUBLE = ("no space left", "could not write", "disk full", "read-only file system", "input/output error", "quota exceeded")

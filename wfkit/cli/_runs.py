@@ -1,4 +1,4 @@
-"""Commands over runs and histories: demo, run, ls, show, sql, stats, replay, report, export, import, purge."""
+"""Commands over runs and histories: demo, run, ls, show, sql, stats, replay, save-test, report, export, import, purge."""
 
 from __future__ import annotations
 
@@ -292,6 +292,40 @@ def replay(run_id: str, modules: tuple[str, ...], db: str) -> None:
         f" {len(result.commands)} commands matched the history;"
         f" the workflow {outcome}: the code is deterministic for this run"
     )
+
+
+@main.command(name="save-test")
+@click.argument("run_id", metavar="RUN")
+@click.option("--out", "directory", default="tests/regressions", show_default=True, type=click.Path(file_okay=False), help="Directory for the two files.")
+@click.option(
+    "--module",
+    "-m",
+    "module",
+    help="The module (dotted name, or a .py file) that defines the workflow; the test imports it. Needed unless the workflow is one of wfkit's own:"
+    " a history does not record where its code lives.",
+)
+@click.option("--name", help="Base name of the files (default: the workflow id and the start of the run id).")
+@click.option("--overwrite", is_flag=True, help="Replace files of the same name.")
+@_db_option
+def save_test(run_id: str, directory: str, module: str | None, name: str | None, overwrite: bool, db: str) -> None:
+    """Save a run as a regression test: its history (JSON) and a pytest module that replays it against the current code.
+
+    RUN may be a run id, a workflow id (its latest run) or a unique run-id prefix. The test passes while
+    the code issues the commands the run recorded and fails with the nondeterminism error after an
+    incompatible change. The module must be importable when pytest runs (from pytest's rootdir, or its
+    `pythonpath` setting).
+    """
+    loaded = _load_module(module) if module is not None else None
+    with _histories(db) as h:
+        try:
+            saved = wfkit.testing.save_test(h, run_id, directory, module=loaded, name=name, overwrite=overwrite)
+        except wfkit.ArgumentError as exc:
+            if loaded is None:
+                raise click.UsageError(f"{exc}; pass --module (a dotted module name or a .py file)") from None
+            raise
+    click.echo(f"wrote {saved.history} and {saved.test}")
+    if module is not None and module.endswith(".py"):
+        click.echo(f"the test imports {loaded.__name__ if loaded else module}: run pytest where that module is importable", err=True)
 
 
 @main.command()
