@@ -434,6 +434,14 @@ class Auditor:
             problems.append(f"{wid}: not a workflow id of the load")
         for wid, rows in by_workflow.items():
             chain = len(rows) == workload.LOOP_ROUNDS + 1 and wid.startswith("loop-")
+            if wid in children:
+                # A fork of a parent forks the children running at its cut: one original run, and each
+                # further run a fork whose parent is itself a fork.
+                originals = [r for r in rows if not r.get("forked_from_run_id")]
+                stray = [r for r in rows if r.get("forked_from_run_id") and not runs.get(str(r["parent_run_id"]), {}).get("forked_from_run_id")]
+                if len(originals) != 1 or stray:
+                    problems.append(f"{wid}: {len(originals)} original runs and {len(stray)} forked outside a fork of its parent, expected one and none")
+                continue
             if len(rows) != 1 and not chain:
                 problems.append(f"{wid}: {len(rows)} runs, expected exactly one")
         for run_id, row in runs.items():
