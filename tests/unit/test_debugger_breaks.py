@@ -17,13 +17,13 @@ E = wfkit.EventType
 
 
 @wfkit.activity
-async def b_extract(day: str) -> list[int]:
+async def dbgb_extract(day: str) -> list[int]:
     return [4, 2, 0, 1]
 
 
 @wfkit.workflow
-async def b_ratios(day: str) -> float:
-    rows = await b_extract(day)
+async def dbgb_ratios(day: str) -> float:
+    rows = await dbgb_extract(day)
     total = 0.0
     for row in rows:
         ratio = 100 / row
@@ -32,21 +32,21 @@ async def b_ratios(day: str) -> float:
 
 
 def _line(text: str) -> int:
-    """The line number of `text` in b_ratios's source (so the test survives edits above it)."""
-    lines, first = inspect.getsourcelines(b_ratios.fn)
+    """The line number of `text` in dbgb_ratios's source (so the test survives edits above it)."""
+    lines, first = inspect.getsourcelines(dbgb_ratios.fn)
     return first + next(i for i, line in enumerate(lines) if text in line)
 
 
 @pytest.fixture
 async def failed(engine: wfkit.Engine) -> wfkit.History:
-    handle = await engine.start(b_ratios, "2026-11-30", id="ratios")
+    handle = await engine.start(dbgb_ratios, "2026-11-30", id="ratios")
     with pytest.raises(wfkit.WorkflowFailedError, match="ZeroDivisionError"):
         await handle.result()
     return engine.history("ratios")
 
 
 def test_run_to_stops_where_the_workflow_code_raised_with_the_locals_of_that_frame(failed: wfkit.History) -> None:
-    session = wfkit.ReplaySession(failed, workflows=[b_ratios])
+    session = wfkit.ReplaySession(failed, workflows=[dbgb_ratios])
     snap = session.run_to()
     assert snap.event is not None
     assert snap.event.event_type is E.WorkflowTaskStarted
@@ -63,13 +63,13 @@ def test_run_to_stops_where_the_workflow_code_raised_with_the_locals_of_that_fra
     assert snap.current_line == (where.filename, where.lineno)
     assert "raised ZeroDivisionError" in snap._repr_html_()
     # Without break_on_exception it runs to the end; the exception stays visible there.
-    end = wfkit.ReplaySession(failed, workflows=[b_ratios]).run_to(break_on_exception=False)
+    end = wfkit.ReplaySession(failed, workflows=[dbgb_ratios]).run_to(break_on_exception=False)
     assert end.position == len(failed)
     assert end.exception is not None
 
 
 def test_a_line_breakpoint_stops_at_each_time_the_line_runs(failed: wfkit.History) -> None:
-    session = wfkit.ReplaySession(failed, workflows=[b_ratios])
+    session = wfkit.ReplaySession(failed, workflows=[dbgb_ratios])
     session.add_breakpoint(line=_line("total += ratio"))
     seen = []
     for _ in range(2):
@@ -77,7 +77,7 @@ def test_a_line_breakpoint_stops_at_each_time_the_line_runs(failed: wfkit.Histor
         assert snap.line_hit is not None
         assert snap.line_hit.lineno == _line("total += ratio")
         inner = snap.line_hit.frames[-1]
-        assert inner.function.endswith("b_ratios")
+        assert inner.function.endswith("dbgb_ratios")
         assert inner.source == "total += ratio"
         seen.append((inner.locals["row"], inner.locals["ratio"], inner.locals["total"]))
     assert seen == [("4", "25.0", "0.0"), ("2", "50.0", "25.0")]  # each iteration, before the line runs
@@ -92,9 +92,9 @@ def test_line_breakpoints_by_file_and_on_imported_temporal_histories(failed: wfk
     path = tmp_path / "ratios.json"
     path.write_text(json.dumps(to_temporal_json(failed)))
     imported = load_history(path)
-    session = wfkit.ReplaySession(imported, workflows=[b_ratios])
+    session = wfkit.ReplaySession(imported, workflows=[dbgb_ratios])
     assert session.run_to().exception is not None  # a Temporal history with the code: the raise point too
-    session = wfkit.ReplaySession(imported, workflows=[b_ratios])
+    session = wfkit.ReplaySession(imported, workflows=[dbgb_ratios])
     session.add_breakpoint(line=_line("ratio = 100 / row"), file=Path(__file__).name)
     assert session.run_to().line_hit is not None
     with pytest.raises(wfkit.ArgumentError, match="needs file="):
@@ -102,7 +102,7 @@ def test_line_breakpoints_by_file_and_on_imported_temporal_histories(failed: wfk
 
 
 def test_the_debugger_widget_breaks_on_exceptions_and_on_clicked_lines(failed: wfkit.History) -> None:
-    debugger = ui.Debugger(wfkit.ReplaySession(failed, workflows=[b_ratios]), show_timeline=False, show_graph=False)
+    debugger = ui.Debugger(wfkit.ReplaySession(failed, workflows=[dbgb_ratios]), show_timeline=False, show_graph=False)
     assert debugger.break_on_exception.value is True
     debugger.to_breakpoint.click()
     assert "the workflow code raised ZeroDivisionError" in debugger.status.value
