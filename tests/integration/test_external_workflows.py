@@ -13,6 +13,7 @@ import pytest
 
 import wfkit
 from tests.support.external_worker import ext_sender, ext_waiter
+from tests.support.helpers import run_on_new_loop
 
 E = wfkit.EventType
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,12 +181,12 @@ def test_a_crash_between_initiated_and_delivered_delivers_the_signal_once(db_pat
             await engine.get_handle("crash-sender").result()
             return _types(engine.history("crash-sender")), _types(engine.history("crash-target")), result
 
-    sender, target, result = asyncio.run(reopen())
+    sender, target, result = run_on_new_loop(reopen())
     assert result == ["once"]
     assert sender.count("SignalExternalWorkflowExecutionInitiated") == 1
     assert sender.count("ExternalWorkflowExecutionSignaled") == 1
     assert target.count("WorkflowExecutionSignaled") == 1
-    again_sender, again_target, _ = asyncio.run(reopen())  # a second restart owes nothing
+    again_sender, again_target, _ = run_on_new_loop(reopen())  # a second restart owes nothing
     assert (again_sender, again_target) == (sender, target)
 
 

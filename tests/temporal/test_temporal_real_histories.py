@@ -7,7 +7,6 @@ to its end and back in a `ReplaySession`.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import gc
 import gzip
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 import wfkit
 import wfkit.plot
 import wfkit.temporal
+from tests.support.helpers import run_on_new_loop
 from tests.temporal.test_temporal_vocabulary import dumps_flat
 from wfkit.temporal._export import to_temporal_json
 from wfkit.temporal._fields import EVENT_TYPE_NUMBERS
@@ -255,7 +255,7 @@ def test_fuzz_a_directory_import_stores_every_good_file(tmp_path_factory: pytest
 
     logging.disable(logging.WARNING)
     try:
-        report, stored = asyncio.run(run())
+        report, stored = run_on_new_loop(run())
     finally:
         logging.disable(logging.NOTSET)
     assert all(isinstance(e, wfkit.WfkitError) for e in report.errors.values())
