@@ -8,6 +8,7 @@ Every error derives from `WfkitError`:
     * `NondeterministicCallError` — workflow code called the clock, global randomness or did I/O directly.
     * `QueryNotFoundError` (also a `KeyError`) — `handle.query(name)` for a name the workflow has no handler for.
     * `ArgumentError` (also a `TypeError`) — a workflow or activity called with arguments its signature does not take.
+    * `ForkPointError` — a fork asked to resume at an event it cannot resume at; names the nearest ones.
     * `DefinitionError` (also a `TypeError`) — `@wfkit.workflow` / `@wfkit.activity` used on something they cannot take.
     * `ConfigurationError` (also a `ValueError`) — an option out of range (a retry policy, a timeout).
     * `NotAwaitedError` (also an `AttributeError`) — `wfkit.Engine.open(...)` used without `await`.
@@ -38,6 +39,7 @@ __all__ = [
     "ActivityError",
     "ApplicationError",
     "ArgumentError",
+    "ForkPointError",
     "ChildWorkflowError",
     "ConfigurationError",
     "DefinitionError",
@@ -142,6 +144,17 @@ class QueryNotFoundError(WfkitError, KeyError):
 
 class ArgumentError(WfkitError, TypeError):
     """Raised when a workflow or activity is called (or started) with arguments its signature does not take."""
+
+
+class ForkPointError(ArgumentError):
+    """Raised when a fork cannot resume at the event asked for (it is inside a workflow task, or between a
+    signal sent to another workflow and its delivery); `before` and `after` are the nearest events it can
+    resume at (None where there is none)."""
+
+    def __init__(self, message: str, before: int | None, after: int | None) -> None:
+        super().__init__(message)
+        self.before = before
+        self.after = after
 
 
 class DefinitionError(WfkitError, TypeError):

@@ -264,8 +264,11 @@ async def test_a_fork_never_starts_between_a_request_and_its_delivery(engine: wf
     assert await producer.result() == 2
     history = engine.history("ext-fork-producer")
     second = [e for e in history if e.event_type is E.SignalExternalWorkflowExecutionInitiated][1]
-    with pytest.warns(RuntimeWarning, match="not a resume point"):
-        fork = await engine.fork(producer.run_id, at_event=second.event_id)
+    with pytest.raises(wfkit.ForkPointError, match=f"at event {second.event_id}: it is inside .*; fork at event") as refused:
+        await engine.fork(producer.run_id, at_event=second.event_id)
+    assert refused.value.before is not None
+    assert refused.value.before < second.event_id
+    fork = await engine.fork(producer.run_id, at_event=refused.value.before)
     assert await fork.result() == 2  # the fork sends the second signal itself, and sees it delivered
     assert await collector.result() == [1, 2, 2]
     forked = _types(engine.history(run_id=fork.run_id))

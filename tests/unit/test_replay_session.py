@@ -257,16 +257,22 @@ async def test_fork_before_a_failed_step_reuses_results_and_completes_with_fixed
     wfkit.activity(name="k_transform", retry=wfkit.RetryPolicy(max_attempts=1))(k_transform_buggy.fn)
 
 
-async def test_fork_inside_a_workflow_task_moves_to_the_previous_valid_point(engine: wfkit.Engine) -> None:
+async def test_fork_inside_a_workflow_task_is_refused_naming_the_nearest_resume_points(engine: wfkit.Engine) -> None:
     handle = await engine.start(d_etl, ["x"], id="fork-mid")
     await handle.result()
     history = engine.history("fork-mid")
     inside = next(e for e in history if e.event_type is E.WorkflowTaskCompleted and e.event_id > 10)
-    with pytest.warns(RuntimeWarning, match=f"event {inside.event_id} .* is not a resume point"):
-        forked = await engine.fork(handle.run_id, at_event=inside.event_id)
+    task_scheduled = inside.event_id - 2  # WorkflowTaskScheduled, Started, Completed
+    with pytest.raises(
+        wfkit.ForkPointError,
+        match=f"at event {inside.event_id}: it is inside a workflow task; fork at event {task_scheduled - 1} or event {inside.event_id + 1}",
+    ) as refused:
+        await engine.fork(handle.run_id, at_event=inside.event_id)
+    assert (refused.value.before, refused.value.after) == (task_scheduled - 1, inside.event_id + 1)
+    assert len(engine.sql("select * from workflows where workflow_id = 'fork-mid'").fetchall()) == 1  # nothing recorded
+    forked = await engine.fork(handle.run_id, at_event=refused.value.before)
     assert await forked.result() == "loaded 3"
     copied = engine.history(run_id=forked.run_id)
-    task_scheduled = inside.event_id - 2  # WorkflowTaskScheduled, Started, Completed
     assert history[task_scheduled - 1].event_type is E.WorkflowTaskScheduled
     assert copied.events[1 : task_scheduled - 1] == history.events[1 : task_scheduled - 1]  # events 2 .. before that task
     assert copied[task_scheduled - 1].event_time > history[task_scheduled - 1].event_time  # recorded anew

@@ -415,9 +415,8 @@ class Engine:
         Activity results, timers and child workflows recorded before that point are reused, not re-run:
         fix a failing step's code, then fork from just before it. A child running at the cut is
         forked with the run and linked to it (its finished steps reused, its first failed step run
-        again). The new run records `forked_from_run_id`; the original is left as it is. A point
-        inside a workflow task moves to the nearest earlier valid point (a `RuntimeWarning` says so);
-        the default is the latest valid point.
+        again). The new run records `forked_from_run_id`; the original is left as it is. The
+        default is the latest resume point; an `at_event` at or past the close means the same.
 
         Args:
             run_id: the run to fork.
@@ -436,6 +435,8 @@ class Engine:
         Raises:
             WorkflowNotFoundError: no such run.
             WorkflowAlreadyStartedError: a workflow id is in use by an open run (use `reset`, or pass `id`).
+            ForkPointError: `at_event` is inside a workflow task (or between a signal sent to another
+                workflow and its delivery); the error names the nearest events a fork can resume at.
         """
         self._writer.check_writable()
         edits = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import uuid
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,19 @@ from wfkit._history._events import CLOSE_STATUS, Event, EventType
 from wfkit._history._failure import failure_from_exception
 from wfkit._history._payload import PayloadConverter
 from wfkit._history._properties import check_properties, current_properties
-from wfkit._history._state import CHILD_CLOSED, OpenChild, children_open_at, fork_point, fork_point_after, rerun_point
+from wfkit._history._state import (
+    CHILD_CLOSED,
+    OpenChild,
+    children_open_at,
+    closed_at,
+    fork_point,
+    fork_point_after,
+    inside_task,
+    next_fork_point,
+    rerun_point,
+)
 from wfkit._store._store import RunClose, RunRow
-from wfkit.errors import ApplicationError, ArgumentError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from wfkit.errors import ApplicationError, ArgumentError, ForkPointError, PayloadError, WorkflowAlreadyStartedError, WorkflowNotFoundError
 
 __all__ = ["RunLifecycle"]
 
@@ -263,9 +272,12 @@ class RunLifecycle:
         store = self._writer.store
         events = self._history_of(source_run_id)
         cut = fork_point(events, len(events) if at_event is None else at_event)
-        if at_event is not None and cut != at_event:
-            message = f"wfkit: event {at_event} of run {source_run_id} is not a resume point; forking after event {cut} instead"
-            warnings.warn(message, RuntimeWarning, stacklevel=4)
+        closing = closed_at(events)
+        if at_event is not None and cut != at_event and (closing is None or at_event < closing):
+            after = next_fork_point(events, at_event)
+            nearest = " or ".join(f"event {n}" for n in (cut, after) if n is not None)
+            why = "a signal or cancel sent to another workflow and its delivery" if not inside_task(events, at_event) else "a workflow task"
+            raise ForkPointError(f"cannot fork run {source_run_id} at event {at_event}: it is inside {why}; fork at {nearest}", cut, after)
         if workflow_id is None:
             stored = store.get_run(source_run_id) if source is None else None
             workflow_id = source.workflow_id if source is not None else str(stored["workflow_id"] if stored else events[0].attributes.get("workflow_id"))

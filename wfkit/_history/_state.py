@@ -410,6 +410,27 @@ def fork_point(events: Sequence[Event], at_event: int) -> int:
     return max(1, cut)
 
 
+def next_fork_point(events: Sequence[Event], at_event: int) -> int | None:
+    """The first event id after `at_event` where a run can resume, or None if there is none before it closed."""
+    spans, closed_at = _task_spans(events)
+    candidates = sorted({final for _, final in spans if final > at_event} | {delivered for _, delivered in _external_requests(events) if delivered > at_event})
+    for candidate in candidates:
+        if candidate < closed_at and fork_point(events, candidate) == candidate:
+            return candidate
+    return None
+
+
+def inside_task(events: Sequence[Event], at_event: int) -> bool:
+    """True if `at_event` falls inside a workflow task (after its `WorkflowTaskScheduled`, before its last command)."""
+    return any(first <= at_event < final for first, final in _task_spans(events)[0])
+
+
+def closed_at(events: Sequence[Event]) -> int | None:
+    """The id of the event that closed the run, or None while it is open."""
+    closing = _task_spans(events)[1]
+    return closing if closing <= len(events) else None
+
+
 def _external_requests(events: Sequence[Event]) -> list[tuple[int, int]]:
     """Each signal/cancel sent to another workflow: (the task that sent it, the id of its outcome or 0).
 
