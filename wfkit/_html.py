@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from wfkit._history._summary import RunSummary
 
-__all__ = ["attributes_html", "escape", "events_table_html", "frames_html", "locals_html", "pending_html", "status_card_html"]
+__all__ = ["attributes_html", "comparison_html", "escape", "events_table_html", "frames_html", "locals_html", "pending_html", "status_card_html"]
 
 STYLE = (
     "<style>.wfkit-t{border-collapse:collapse;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}"
@@ -110,3 +110,29 @@ def status_card_html(summary: RunSummary) -> str:
         f"<span style='color:{color};font-weight:bold'>{escape(status)}</span> · current: {escape(current)} · {elapsed_text} · "
         f"{escape(length)} events</div>"
     )
+
+
+#: How a fork's step came to be, coloured in comparisons (`in_b` of `Histories.compare`).
+IN_B_COLORS = {"reused": "#78909c", "edited": "#d81b60", "ran": "#1565c0"}
+
+
+def comparison_html(rows: Sequence[dict[str, Any]], run_a: str, run_b: str, *, limit: int = 500) -> str:
+    """`Histories.compare(a, b)` as a table: per step, its status in both runs, what became of it in `run_b`
+    (reused, edited or ran), both results and a short diff; rows whose results differ are highlighted."""
+    head = "<tr><th>step</th><th>#</th><th>status in A</th><th>status in B</th><th>in B</th><th>result in A</th><th>result in B</th><th>difference</th></tr>"
+    body = []
+    for row in rows[:limit]:
+        in_b = row.get("in_b")
+        badge = f"<b style='color:{IN_B_COLORS.get(str(in_b), '#000')}'>{escape(in_b)}</b>" if in_b else ""
+        differs = bool(row.get("result_diff")) or "status" in (row.get("differences") or [])
+        css = ' class="cur"' if differs else ""
+        cells = [escape(row.get("activity_type")), escape(row.get("occurrence")), escape(row.get("status_a") or "—"), escape(row.get("status_b") or "—"), badge]
+        cells += [escape(row.get("result_a") or row.get("failure_a") or "", 120), escape(row.get("result_b") or row.get("failure_b") or "", 120)]
+        cells.append(escape(row.get("result_diff") or ", ".join(row.get("differences") or []), 200))
+        body.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    counts = {k: sum(1 for r in rows if r.get("in_b") == k) for k in IN_B_COLORS}
+    summary = " · ".join(f"<span style='color:{IN_B_COLORS[k]}'>{n} {k}</span>" for k, n in counts.items() if n)
+    differing = sum(1 for r in rows if r.get("result_diff"))
+    more = f'<tr><td colspan="8" class="wfkit-muted">… {len(rows) - limit} more steps</td></tr>' if len(rows) > limit else ""
+    title = f"<div>A = run <code>{escape(run_a)}</code>, B = run <code>{escape(run_b)}</code>: {summary or 'no steps'}; {differing} result(s) differ</div>"
+    return f'{STYLE}{title}<table class="wfkit-t">{head}{"".join(body)}{more}</table>'

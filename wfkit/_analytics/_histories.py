@@ -100,8 +100,19 @@ class Histories:
         return _queries.failures(self, since, final_only=final_only, include_lost=include_lost)
 
     def compare(self, run_a: str, run_b: str, *, duration_tolerance: float = 0.5) -> duckdb.DuckDBPyRelation:
-        """Two runs side by side, one row per activity, with a `differences` list."""
+        """Two runs side by side, one row per activity: status, attempts, result and duration in each, a
+        `differences` list, a short `result_diff`, and when `run_b` is a fork, `in_b` (reused, edited or ran).
+        Runs are run ids, workflow ids (their latest run) or unique run-id prefixes."""
         return _queries.compare(self, run_a, run_b, duration_tolerance=duration_tolerance)
+
+    def compare_rows(self, run_a: str, run_b: str) -> builtins.list[dict[str, Any]]:
+        """`compare(run_a, run_b)` as a list of dicts (what the compare widget and report show)."""
+        relation = self.compare(run_a, run_b)
+        return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+    def compare_report(self, run_a: str, run_b: str, path: str | os.PathLike[str]) -> Path:
+        """Write the comparison of two runs (e.g. a run and its what-if fork) as a self-contained HTML page."""
+        return _report.write_comparison(self.compare_rows(run_a, run_b), self.resolve(run_a), self.resolve(run_b), path)
 
     def runs(
         self,

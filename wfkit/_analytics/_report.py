@@ -18,10 +18,11 @@ from typing import Any
 
 from wfkit._analytics._queries import Source, run_activities, run_summary
 from wfkit._history._history import History
+from wfkit._html import comparison_html
 from wfkit._schedules._describe import firings_from_history
 from wfkit._version import __version__
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_comparison", "render_report", "write_comparison", "write_report"]
 
 _MAX_TEXT = 3000
 
@@ -32,6 +33,31 @@ def write_report(source: Source, run_id: str, path: str | os.PathLike[str], hist
     target = Path(path)
     target.write_text(page, encoding="utf-8")
     return target
+
+
+def write_comparison(rows: Sequence[dict[str, Any]], run_a: str, run_b: str, path: str | os.PathLike[str]) -> Path:
+    """Write `Histories.compare(run_a, run_b)`'s rows as a self-contained HTML page; returns the path."""
+    target = Path(path)
+    target.write_text(render_comparison(rows, run_a, run_b), encoding="utf-8")
+    return target
+
+
+def render_comparison(rows: Sequence[dict[str, Any]], run_a: str, run_b: str) -> str:
+    """Two runs side by side (which steps were reused, edited and re-run, which results differ) as an HTML page."""
+    title = f"wfkit: run {run_a} vs run {run_b}"
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{_CSS}</style>",
+            "</head><body>",
+            f"<h1>{_e(title)}</h1>",
+            comparison_html(rows, run_a, run_b),
+            f"<footer>written by wfkit {_e(__version__)} at {_e(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))}</footer>",
+            "</body></html>",
+        ]
+    )
 
 
 def render_report(history: History, summary: dict[str, Any], activities: Sequence[dict[str, Any]]) -> str:

@@ -656,6 +656,12 @@ class Engine:
         self._writer.check_open()
         return _extensions.hook("histories")(self)  # type: ignore[no-any-return]
 
+    def compare(self, run_a: str, run_b: str) -> duckdb.DuckDBPyRelation:
+        """`engine.histories.compare(run_a, run_b)`: a run and its fork side by side, one row per step, with
+        `in_b` (reused, edited or ran), `differences` and `result_diff`. Kept on the engine because
+        comparing a what-if fork with its original is the step right after `fork`."""
+        return self.histories.compare(run_a, run_b)
+
     async def in_store_thread(self, fn: Callable[[Store], T]) -> T:
         """Run `fn(store)` on the engine's DuckDB thread, after the commits recorded before it (bulk imports)."""
         self._writer.check_writable()

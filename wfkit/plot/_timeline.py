@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import html
 import json
@@ -32,6 +33,7 @@ OUTCOME_COLORS = {
     "timer": "#8e24aa",
     "signal": "#00838f",
     "workflow task": "#9e9d24",
+    "edited": "#d81b60",
 }
 """Colours by outcome, shared by the timeline, the graph and the widgets."""
 
@@ -67,6 +69,8 @@ class Attempt:
     """completed, failed, timed_out, lost (with its engine: a crash or a close), canceled, or running (not closed in this history)."""
     detail: tuple[str, ...]
     """Short previews of the input and the result or failure, one per line (not yet HTML-escaped)."""
+    edited: bool = False
+    """True when a what-if fork replaced this attempt's recorded result or failure (its close event has `what_if`)."""
 
     @property
     def queue_wait(self) -> float:
@@ -103,8 +107,10 @@ def attempts(history: Any) -> list[Attempt]:
     activities: dict[int, dict[str, Any]] = {}
     children: dict[int, dict[str, Any]] = {}
 
-    def close(state: dict[str, Any], ended: float | None, outcome: str, detail: tuple[str, ...], attempt: int = 1) -> None:
-        bars.append(Attempt(hist.run_id, state["lane"], state["kind"], state["name"], attempt, state["queued"], state["started"], ended, outcome, detail))
+    def close(state: dict[str, Any], ended: float | None, outcome: str, detail: tuple[str, ...], attempt: int = 1, edited: bool = False) -> None:
+        bars.append(
+            Attempt(hist.run_id, state["lane"], state["kind"], state["name"], attempt, state["queued"], state["started"], ended, outcome, detail, edited)
+        )
 
     for event in hist.events:
         attrs, et = event.attributes, event.event_type
@@ -138,7 +144,12 @@ def attempts(history: Any) -> list[Attempt]:
             if et is E.ActivityTaskTimedOut and attrs.get("timeout_type") in LOST_ATTEMPT:
                 # Lost with its engine: it ran until the engine was last known alive, not until the restart.
                 ended, kind = float(attrs.get("last_alive_time") or state["started"] or ended), "lost"
-            close(state, ended, kind, (f"input: {preview(state['input'])}", outcome), int(attrs.get("attempt") or state["attempt"] or 1))
+            detail: tuple[str, ...] = (f"input: {preview(state['input'])}", outcome)
+            original = attrs.get("what_if")
+            if isinstance(original, dict):
+                was = original.get("result") if original.get("result") is not None else original.get("failure")
+                detail += (f"what-if: edited; recorded {preview(was)}",)
+            close(state, ended, kind, detail, int(attrs.get("attempt") or state["attempt"] or 1), edited=original is not None)
             if event.is_retrying_attempt:
                 state["queued"], state["started"] = event.event_time, None
             else:
@@ -259,11 +270,7 @@ def timeline(history_or_runs: Any, *, workflow_tasks: bool = False, title: str |
     for hist in histories:
         label = f"{html.escape(hist.workflow_id or hist.run_id[:8])} · " if several else ""  # lanes are tick labels: plotly reads tags in them
         for bar in attempts(hist):
-            bars.append(
-                bar
-                if not several
-                else Attempt(bar.run_id, label + bar.lane, bar.kind, bar.name, bar.attempt, bar.queued, bar.started, bar.ended, bar.outcome, bar.detail)
-            )
+            bars.append(dataclasses.replace(bar, lane=label + bar.lane) if several else bar)
         marks += _markers(hist, label, workflow_tasks)
     lanes = list(dict.fromkeys([b.lane for b in bars] + [m[1] for m in marks]))
     fig = go.Figure()
@@ -310,15 +317,12 @@ def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
                 hovertext=[_hover(b) for b in waits], hoverinfo="text",
             )
         )  # fmt: skip
-    for outcome in ("completed", "failed", "timed_out", "lost", "canceled", "running"):
-        chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
-        if not chosen:
-            continue
+    for outcome, chosen in _by_outcome(bars):
         fig.add_trace(
             go.Bar(
                 y=[b.lane for b in chosen], base=[_dt(b.started) for b in chosen if b.started is not None],
                 x=[max(((b.ended or b.started) - b.started) * 1000, 0.5) for b in chosen if b.started is not None],
-                orientation="h", name=outcome.replace("_", " "),
+                orientation="h", name=_legend_name(outcome),
                 marker={"color": OUTCOME_COLORS[outcome], "pattern": {"shape": [_PATTERN.get(b.kind, "") for b in chosen]}},
                 hovertext=[_hover(b) for b in chosen], hoverinfo="text",
             )
@@ -329,21 +333,31 @@ def _add_bars(fig: go.Figure, bars: list[Attempt]) -> None:
 _PATTERN = {"nexus": "/"}
 
 
+def _by_outcome(bars: list[Attempt]) -> list[tuple[str, list[Attempt]]]:
+    """The started bars grouped by outcome, one trace each; a what-if fork's edited steps form their own
+    group ("edited", its own colour and legend entry), whatever their outcome."""
+    groups = [
+        (o, [b for b in bars if b.outcome == o and not b.edited and b.started is not None])
+        for o in ("completed", "failed", "timed_out", "lost", "canceled", "running")
+    ]
+    groups.append(("edited", [b for b in bars if b.edited and b.started is not None]))
+    return [(outcome, chosen) for outcome, chosen in groups if chosen]
+
+
+def _legend_name(outcome: str) -> str:
+    return "edited (what-if)" if outcome == "edited" else outcome.replace("_", " ")
+
+
 def _add_segments(fig: go.Figure, bars: list[Attempt], lanes: list[str]) -> None:
     index = {lane: i for i, lane in enumerate(lanes)}
-    for outcome in ("completed", "failed", "timed_out", "lost", "canceled", "running"):
-        chosen = [b for b in bars if b.outcome == outcome and b.started is not None]
-        if not chosen:
-            continue
+    for outcome, chosen in _by_outcome(bars):
         xs: list[Any] = []
         ys: list[Any] = []
         for b in chosen:
             assert b.started is not None
             xs += [_dt(b.started), _dt(b.ended or b.started), None]
             ys += [index[b.lane], index[b.lane], None]
-        fig.add_trace(
-            go.Scattergl(x=xs, y=ys, mode="lines", line={"width": 6, "color": OUTCOME_COLORS[outcome]}, name=outcome.replace("_", " "), hoverinfo="skip")
-        )
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"width": 6, "color": OUTCOME_COLORS[outcome]}, name=_legend_name(outcome), hoverinfo="skip"))
         fig.add_trace(
             go.Scattergl(
                 x=[_dt((b.started or 0) + ((b.ended or b.started or 0) - (b.started or 0)) / 2) for b in chosen], y=[index[b.lane] for b in chosen],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import html
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -15,6 +17,9 @@ from wfkit._replay._session import ReplaySession, stop_at
 from wfkit.plot import graph, timeline
 from wfkit.plot._graph import node_states, state_at, state_color
 
+if TYPE_CHECKING:
+    from wfkit._engine._engine import Engine
+
 __all__ = ["Debugger"]
 
 #: Events listed around the current one (the list stays light for 10,000-event histories).
@@ -24,12 +29,17 @@ WINDOW = 150
 class Debugger(w.VBox):  # type: ignore[misc]
     """Step through a run: buttons, a slider, an event list, stack/locals/pending/event panels, timeline and graph.
 
-    The widget only holds the `ReplaySession`; every control calls `session.seek(...)` (or
-    `run_to`) and re-renders from `session.snapshot()`.
+    The widget holds the `ReplaySession`; every control calls `session.seek(...)` (or `run_to`) and
+    re-renders from `session.snapshot()`. Given the `engine` the run belongs to, "fork from here"
+    forks the run at the current event (`engine.fork`) and "save as test" writes it as a regression
+    test (`engine.save_test`).
     """
 
-    def __init__(self, session: ReplaySession, *, show_timeline: bool = True, show_graph: bool = True) -> None:
+    def __init__(self, session: ReplaySession, *, engine: Engine | None = None, show_timeline: bool = True, show_graph: bool = True) -> None:
         self.session = session
+        self.engine = engine
+        self.forks: list[Any] = []
+        """The handles of the runs forked from this widget, oldest first."""
         history = session.history
         self._events = history.events
         self._rendering = False
@@ -53,6 +63,14 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.source = session.source()
         self.code = w.Select(options=[], rows=14, layout=w.Layout(width="100%"))
         self.code.add_class("wfkit-code")
+        live = engine is not None
+        self.fork_here = w.Button(
+            description="fork from here", icon="code-branch", disabled=not live, tooltip="fork the run at the current event with the current code"
+        )
+        self.test_dir = w.Text(value="tests/regressions", placeholder="directory", layout=w.Layout(width="170px"), disabled=not live)
+        self.test_module = w.Text(placeholder="module (if in a notebook)", layout=w.Layout(width="190px"), disabled=not live)
+        self.save_as_test = w.Button(description="save as test", icon="check-square", disabled=not live, tooltip="write this run as a pytest regression test")
+        self.message = w.HTML()
         self.status = w.HTML()
         self.event_list = w.Select(options=[], rows=18, layout=w.Layout(width="440px"))
         self.stack = w.HTML()
@@ -78,15 +96,18 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.add_break.on_click(lambda _: self._add_breakpoint())
         self.add_line.on_click(lambda _: self._add_line_breakpoint())
         self.code.observe(self._on_code_click, names="value")
+        self.fork_here.on_click(lambda _: self.fork())
+        self.save_as_test.on_click(lambda _: self.save_test())
         self.slider.observe(self._on_slider, names="value")
         self.event_list.observe(self._on_pick, names="value")
 
         controls = w.HBox([self.first, self.back, self.forward, self.last, self.slider])
         runs = w.HBox([self.next_activity, self.next_failure, self.to_breakpoint, self.break_on, self.add_break])
         lines = w.HBox([self.break_on_exception, self.line_input, self.add_line, self.breakpoints])
+        actions = w.HBox([self.fork_here, self.save_as_test, self.test_dir, self.test_module, self.message])
         body = w.HBox([self.event_list, self.tabs])
         style = w.HTML("<style>.wfkit-code select{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}</style>")
-        children: list[w.Widget] = [controls, runs, lines, self.status, body, style]
+        children: list[w.Widget] = [controls, runs, lines, *([actions] if live else []), self.status, body, style]
         children += [fig for fig in (self.timeline, self.graph) if fig is not None]
         super().__init__(children)
         self.render()
@@ -102,6 +123,51 @@ class Debugger(w.VBox):  # type: ignore[misc]
         """Run forward to the next event matching `predicate` (or a breakpoint, or a workflow exception) and re-render."""
         self.session.run_to(predicate, break_on_exception=self.break_on_exception.value)
         self.render()
+
+    def fork(self) -> asyncio.Future[Any] | None:
+        """Fork the run at the current event with the current code (`engine.fork(run, at_event=position)`);
+        at event 0 or at the end, at the latest resume point. The message line says how it went."""
+        if self.engine is None:
+            return None
+        engine, position, total = self.engine, self.session.position, len(self._events)
+        at_event = position if 0 < position < total else None
+        run_id = self.session.history.run_id
+
+        async def forked() -> str:
+            handle = await engine.fork(run_id, at_event=at_event)
+            self.forks.append(handle)
+            where = f"event {at_event}" if at_event is not None else "its latest resume point"
+            return f"forked at {where} as run {handle.run_id[:12]} (workflow id {handle.workflow_id})"
+
+        return self._act(forked)
+
+    def save_test(self) -> None:
+        """Save the run as a regression test (`engine.save_test`) in the directory typed next to the button."""
+        if self.engine is None:
+            return
+        try:
+            saved = self.engine.save_test(
+                self.session.history.run_id, self.test_dir.value.strip() or "tests/regressions", module=self.test_module.value.strip() or None, overwrite=True
+            )
+        except Exception as exc:  # noqa: BLE001 - shown in the widget: an unknown module, an unwritable directory
+            self._say(str(exc), error=True)
+            return
+        self._say(f"saved as test {saved.test}")
+
+    def _act(self, make: Callable[[], Awaitable[str]]) -> asyncio.Future[Any]:
+        self._say("working…")
+        task = asyncio.ensure_future(make())
+
+        def finished(t: asyncio.Future[Any]) -> None:
+            error = t.exception() if not t.cancelled() else None
+            self._say(str(error) if error else t.result(), error=error is not None)
+
+        task.add_done_callback(finished)
+        return task
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        color = "#b71c1c" if error else "#2e7d32"
+        self.message.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
     def toggle_line(self, line: int, file: str | None = None) -> None:
         """Set a line breakpoint there, or clear the one that is set."""

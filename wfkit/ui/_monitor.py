@@ -154,7 +154,7 @@ class Monitor(w.VBox):  # type: ignore[misc]
             from wfkit.ui._debugger import Debugger
 
             session = ReplaySession(engine.history(run_id=run.run_id), workflows=list(engine.registry.workflows().values()))
-            debugger_box.children = [Debugger(session)]
+            debugger_box.children = [Debugger(session, engine=engine)]
 
         def signal(_: Any) -> None:
             try:
