@@ -127,9 +127,10 @@ def comparison_html(rows: Sequence[dict[str, Any]], run_a: str, run_b: str, *, l
         differs = bool(row.get("result_diff")) or "status" in (row.get("differences") or [])
         css = ' class="cur"' if differs else ""
         cells = [escape(row.get("activity_type")), escape(row.get("occurrence")), escape(row.get("status_a") or "—"), escape(row.get("status_b") or "—"), badge]
-        cells += [escape(row.get("result_a") or row.get("failure_a") or "", 120), escape(row.get("result_b") or row.get("failure_b") or "", 120)]
-        cells.append(escape(row.get("result_diff") or ", ".join(row.get("differences") or []), 200))
-        body.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        cells += [escape(row.get("result_a") or row.get("failure_a") or "", 90), escape(row.get("result_b") or row.get("failure_b") or "", 90)]
+        cells.append(escape(row.get("result_diff") or ", ".join(row.get("differences") or []), 160))
+        wrap = "<td style='max-width:260px;overflow-wrap:anywhere'>"
+        body.append(f"<tr{css}>" + "".join(f"{wrap}{c}</td>" if i >= 5 else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>")
     counts = {k: sum(1 for r in rows if r.get("in_b") == k) for k in IN_B_COLORS}
     summary = " · ".join(f"<span style='color:{IN_B_COLORS[k]}'>{n} {k}</span>" for k, n in counts.items() if n)
     differing = sum(1 for r in rows if r.get("result_diff"))

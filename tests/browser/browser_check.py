@@ -454,39 +454,75 @@ def wait_widgets(page, expected: int, args, plotly_expected: int = 0) -> dict:
     return st
 
 
-def do_clicks_and_expectations(page, args, mode: str) -> None:
-    if not (args.click or args.expect_text or args.expect_plot_change):
-        return
-    before = page.evaluate(JS_PLOT_SIGNATURE)
-    for text in args.click:
-        loc = page.locator("button.jupyter-button, .widget-button").filter(has_text=re.compile(r"^\s*" + re.escape(text) + r"\s*$"))
-        n = loc.count()
-        if n == 0:
-            labels = page.eval_on_selector_all("button.jupyter-button, .widget-button", "els => els.map(e => e.textContent.trim())")
-            raise CheckFailed(f"no widget button with text {text!r}; buttons on page: {labels}")
-        if n > 1:
-            log(f"{n} buttons match {text!r}; clicking the first")
-        loc.first.click(timeout=args.step_timeout * 1000)
-        log(f"clicked button {text!r}")
-        if mode == "lab":  # let the kernel handle the comm message
-            try:
-                poll(lambda: page.evaluate(JS_LAB_STATUS).get("kernel") == "idle", args.step_timeout, "kernel idle after click", settle=3, interval=0.2)
-            except TimeoutError as e:
-                raise CheckFailed(str(e))
-    for text in args.expect_text:
+def _pick(loc, last: bool, what: str, page, listing: str):
+    n = loc.count()
+    if n == 0:
+        labels = page.eval_on_selector_all(listing, "els => els.map(e => e.textContent.trim()).slice(0, 60)")
+        raise CheckFailed(f"no {what}; on page: {labels}")
+    if n > 1:
+        log(f"{n} elements match {what}; using the {'last' if last else 'first'}")
+    return loc.last if last else loc.first
+
+
+def _wait_kernel(page, args, mode: str) -> None:
+    if mode == "lab":  # let the kernel handle the comm message
+        try:
+            poll(lambda: page.evaluate(JS_LAB_STATUS).get("kernel") == "idle", args.step_timeout, "kernel idle after click", settle=3, interval=0.2)
+        except TimeoutError as e:
+            raise CheckFailed(str(e))
+
+
+def do_step(page, args, mode: str, kind: str, text: str) -> None:
+    """One step: click a button (first or last match), toggle a checkbox by its label, choose a tab by its
+    title, choose an option of a list box by a substring, or wait for a text in the outputs."""
+    timeout = args.step_timeout * 1000
+    last = kind.endswith("-last")
+    kind = kind.removesuffix("-last")
+    if kind == "expect":
         try:
             # only inside outputs: in JupyterLab the cell sources are on the page too
-            page.locator(".jp-OutputArea").get_by_text(text).first.wait_for(state="visible", timeout=args.step_timeout * 1000)
+            page.locator(".jp-OutputArea").get_by_text(text).first.wait_for(state="visible", timeout=timeout)
         except Exception:
-            raise CheckFailed(f"text {text!r} did not appear within {args.step_timeout:.0f}s after the clicks")
+            raise CheckFailed(f"text {text!r} did not appear within {args.step_timeout:.0f}s after the steps before it")
         log(f"found expected text {text!r}")
+        return
+    if kind == "click":
+        buttons = "button.jupyter-button, .widget-button"
+        loc = page.locator(buttons).filter(has_text=re.compile(r"^\s*" + re.escape(text) + r"\s*$"))
+        _pick(loc, last, f"widget button with text {text!r}", page, buttons).click(timeout=timeout)
+    elif kind == "toggle":
+        boxes = ".widget-checkbox"
+        loc = page.locator(boxes).filter(has_text=text).locator("input[type=checkbox]")
+        _pick(loc, last, f"checkbox labelled {text!r}", page, boxes).click(timeout=timeout)
+    elif kind == "tab":
+        tabs = ".lm-TabBar-tab"
+        loc = page.locator(tabs).filter(has_text=re.compile(r"^\s*" + re.escape(text) + r"\s*$"))
+        _pick(loc, last, f"tab titled {text!r}", page, tabs).click(timeout=timeout)
+    elif kind == "select":
+        selects = ".widget-select select"
+        loc = page.locator(selects).filter(has=page.locator("option", has_text=text))
+        box = _pick(loc, last, f"list box with an option containing {text!r}", page, selects)
+        label = box.locator("option", has_text=text).first.text_content()
+        box.select_option(label=label, timeout=timeout)
+    else:
+        raise CheckFailed(f"unknown step {kind!r}")
+    log(f"{kind} {'(last) ' if last else ''}{text!r}")
+    _wait_kernel(page, args, mode)
+
+
+def do_clicks_and_expectations(page, args, mode: str) -> None:
+    if not (args.steps or args.expect_plot_change):
+        return
+    before = page.evaluate(JS_PLOT_SIGNATURE)
+    for kind, text in args.steps:
+        do_step(page, args, mode, kind, text)
     if args.expect_plot_change:
         try:
             poll(lambda: page.evaluate(JS_PLOT_SIGNATURE) != before, args.step_timeout, "a plotly chart to change")
         except TimeoutError:
             raise CheckFailed(f"no plotly chart changed within {args.step_timeout:.0f}s after the clicks")
         log("a plotly chart changed")
-    if not (args.expect_text or args.expect_plot_change):
+    if not any(kind == "expect" for kind, _ in args.steps) and not args.expect_plot_change:
         time.sleep(1.0)  # give the front-end a moment to re-render before the screenshot
 
 
@@ -586,16 +622,34 @@ def parse_args(argv=None):
     p.add_argument("notebook", help="path to the .ipynb to check")
     p.add_argument("--mode", choices=["voila", "lab"], default="voila", help="serve with Voila (default: faster, fewer moving parts) or JupyterLab")
     p.add_argument("--screenshot", default="browser_check.png", help="PNG path (default: %(default)s)")
+
+    def step(kind: str):
+        return lambda text: (kind, text)
+
     p.add_argument(
-        "--click", action="append", default=[], metavar="TEXT", help="click the widget button whose whole (trimmed) text is TEXT (repeatable, in order)"
-    )
-    p.add_argument(
-        "--expect-text",
+        "--click",
+        dest="steps",
         action="append",
         default=[],
+        type=step("click"),
         metavar="TEXT",
-        help="after the clicks, wait for TEXT (substring) to be visible in a cell output (repeatable)",
+        help="click the first widget button whose whole (trimmed) text is TEXT",
     )
+    p.add_argument("--click-last", dest="steps", action="append", type=step("click-last"), metavar="TEXT", help="the same, the last such button on the page")
+    p.add_argument("--toggle-last", dest="steps", action="append", type=step("toggle-last"), metavar="LABEL", help="click the last checkbox labelled LABEL")
+    p.add_argument("--tab-last", dest="steps", action="append", type=step("tab-last"), metavar="TITLE", help="open the last tab titled TITLE")
+    p.add_argument(
+        "--select-last",
+        dest="steps",
+        action="append",
+        type=step("select-last"),
+        metavar="TEXT",
+        help="in the last list box with an option containing TEXT, choose it",
+    )
+    p.add_argument(
+        "--expect-text", dest="steps", action="append", type=step("expect"), metavar="TEXT",
+        help="wait for TEXT (substring) to be visible in a cell output; steps run in the order given",
+    )  # fmt: skip
     p.add_argument("--expect-plot-change", action="store_true", help="after the clicks, wait for a plotly chart's data/SVG to change")
     p.add_argument(
         "--expect-selector", action="append", default=[], metavar="CSS", help="require CSS to match before widgets count as rendered, e.g. .js-plotly-plot"

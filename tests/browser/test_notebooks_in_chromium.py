@@ -41,9 +41,19 @@ def _check(notebook: str, tmp_path: Path, *args: str) -> Path:
     return shot
 
 
-def test_replay_debugger_steps_in_jupyterlab(tmp_path: Path) -> None:
-    # Before the click the debugger shows "event 0 of N"; ▶ moves it (and the highlighted event) to 1.
-    _check("02_replay_debugging.ipynb", tmp_path, "--click", "▶", "--expect-text", "event 1 of", "--expect-selector", ".js-plotly-plot")
+def test_replay_debugger_steps_breaks_and_forks_in_jupyterlab(tmp_path: Path) -> None:
+    # The first debugger (a failed activity) shows "event 0 of N"; ▶ moves it (and the highlighted event) to 1.
+    steps = ["--click", "▶", "--expect-text", "event 1 of"]
+    # The last one (a bug in the workflow code): with "break on workflow exception" off, a click on line 11 of
+    # the code tab sets a breakpoint that "run to breakpoint" stops at; with it on again, the next run stops
+    # where the code raised; "fork from here" forks the run with the fixed code the notebook defined since.
+    steps += ["--toggle-last", "break on workflow exception", "--tab-last", "code", "--select-last", "vs_target = total / TARGETS[month]"]
+    steps += ["--expect-text", "breakpoints: line", "--click-last", "run to breakpoint", "--expect-text", "stopped at line breakpoint 11"]
+    steps += ["--toggle-last", "break on workflow exception", "--click-last", "run to breakpoint", "--expect-text", "the workflow code raised KeyError"]
+    steps += ["--click-last", "fork from here", "--expect-text", "forked at its latest resume point as run"]
+    # The what-if fork's comparison, rendered.
+    steps += ["--expect-text", "1 edited"]
+    _check("02_replay_debugging.ipynb", tmp_path, *steps, "--expect-selector", ".js-plotly-plot")
 
 
 def test_quickstart_form_starts_a_run_in_jupyterlab(tmp_path: Path) -> None:

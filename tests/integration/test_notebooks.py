@@ -20,11 +20,12 @@ def test_notebook_runs_without_errors(path: Path, tmp_path: Path) -> None:
     NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
-    assert (tmp_path / "data" / "orders.csv").exists()
+    if "data/orders.csv" in path.read_text():  # the ETL notebooks write their sample data first
+        assert (tmp_path / "data" / "orders.csv").exists()
 
 
 def test_the_notebooks_are_stored_without_outputs() -> None:
-    assert len(NOTEBOOKS) == 4
+    assert len(NOTEBOOKS) == 5
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name

@@ -74,17 +74,19 @@ async def test_fork_from_here_forks_at_the_event_shown_and_reuses_what_came_befo
     assert engine.history(run_id=fork.run_id).events[0].attributes["forked_from_run_id"] == handle.run_id
 
 
-async def test_fork_from_here_inside_a_workflow_task_says_where_it_can_fork(engine: wfkit.Engine) -> None:
+async def test_fork_from_here_inside_a_workflow_task_forks_before_that_task(engine: wfkit.Engine) -> None:
     await _failed_run(engine, "da-inside")
     widget = ui.debugger(engine, "da-inside")
     assert isinstance(widget, ui.Debugger)
     inside = next(e for e in engine.history("da-inside") if e.event_type is E.WorkflowTaskCompleted and e.event_id > 5)
     widget.go(inside.event_id)
-    widget.fork_here.click()
-    await asyncio.sleep(0.3)
-    assert "cannot fork run" in widget.message.value
-    assert "inside a workflow task; fork at event" in widget.message.value
-    assert widget.forks == []
+    task = widget.fork()
+    assert task is not None
+    await asyncio.wait_for(task, 10)
+    before = inside.event_id - 3  # the event before that task's WorkflowTaskScheduled
+    assert f"forked at event {before}, the resume point before event {inside.event_id}" in widget.message.value
+    [fork] = widget.forks
+    assert await asyncio.wait_for(fork.result(), 10) == "loaded 3"
 
 
 async def test_save_as_test_writes_a_regression_test(engine: wfkit.Engine, tmp_path: Path) -> None:

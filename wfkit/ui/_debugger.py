@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from wfkit._history._events import EventType
 from wfkit._html import attributes_html, frames_html, locals_html, pending_html
 from wfkit._replay._session import ReplaySession, stop_at
+from wfkit.errors import ForkPointError
 from wfkit.plot import graph, timeline
 from wfkit.plot._graph import node_states, state_at, state_color
 
@@ -51,7 +52,7 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.slider = w.IntSlider(min=0, max=len(self._events), value=0, description="event", continuous_update=False, layout=w.Layout(width="420px"))
         self.next_activity = w.Button(description="next activity", icon="forward")
         self.next_failure = w.Button(description="next failure", icon="exclamation-triangle")
-        self.to_breakpoint = w.Button(description="run to breakpoint", icon="step-forward")
+        self.to_breakpoint = w.Button(description="run to breakpoint", icon="step-forward", layout=w.Layout(width="170px"))
         kinds = sorted({e.event_type.value for e in self._events})
         activities = sorted({str(e.attributes["activity_type"]) for e in self._events if e.attributes.get("activity_type")})
         self.break_on = w.Dropdown(options=["(choose)"] + [f"event {k}" for k in kinds] + [f"activity {a}" for a in activities], description="break on")
@@ -125,8 +126,11 @@ class Debugger(w.VBox):  # type: ignore[misc]
         self.render()
 
     def fork(self) -> asyncio.Future[Any] | None:
-        """Fork the run at the current event with the current code (`engine.fork(run, at_event=position)`);
-        at event 0 or at the end, at the latest resume point. The message line says how it went."""
+        """Fork the run at the current event with the current code (`engine.fork(run, at_event=position)`).
+
+        Inside a workflow task (where a stop at a workflow exception is), it forks at the resume point
+        just before that task, so the task runs again with the fixed code; at event 0 or at the end,
+        at the latest resume point. The message line says where it forked."""
         if self.engine is None:
             return None
         engine, position, total = self.engine, self.session.position, len(self._events)
@@ -134,9 +138,15 @@ class Debugger(w.VBox):  # type: ignore[misc]
         run_id = self.session.history.run_id
 
         async def forked() -> str:
-            handle = await engine.fork(run_id, at_event=at_event)
-            self.forks.append(handle)
             where = f"event {at_event}" if at_event is not None else "its latest resume point"
+            try:
+                handle = await engine.fork(run_id, at_event=at_event)
+            except ForkPointError as exc:
+                if exc.before is None:
+                    raise
+                handle = await engine.fork(run_id, at_event=exc.before)
+                where = f"event {exc.before}, the resume point before event {at_event}"
+            self.forks.append(handle)
             return f"forked at {where} as run {handle.run_id[:12]} (workflow id {handle.workflow_id})"
 
         return self._act(forked)
