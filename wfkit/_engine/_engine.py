@@ -36,6 +36,7 @@ from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._opener import EngineOpener, live_engine, open_engine, release
 from wfkit._engine._operations import RunOperations
+from wfkit._engine._payloads import DataConverter, PayloadStaging
 from wfkit._engine._recovery import Recovery
 from wfkit._engine._retention import Before, PurgeReport, Retention, WorkflowFilter
 from wfkit._engine._schedules import DEFAULT_CATCHUP, BackfillReport, Overlap, ScheduleHandle, Schedules
@@ -44,7 +45,7 @@ from wfkit._engine._writer import Writer
 from wfkit._faults import fault
 from wfkit._history._events import EventType
 from wfkit._history._history import History
-from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._store._live import LiveServer
 from wfkit._store._store import Store
@@ -91,7 +92,9 @@ class Engine:
         """Seconds `close()` waits for running activity attempts before recording them as lost."""
         self.registry = registry or default_registry
         self.clock: Clock = clock or SystemClock()
-        self.converter: PayloadConverter = converter or JsonConverter()
+        # Tables and big JSON values go out of line, into the same file (see _payloads.py).
+        staging = PayloadStaging()
+        self.converter: PayloadConverter = DataConverter(converter, staging, store.read_payload)
         # The parts, lowest first; each gets only the parts below it (docs/architecture.md).
         self._ledger = ledger = RunLedger(wake=lambda: self._writer.wake())
         self._writer = writer = Writer(
@@ -100,6 +103,7 @@ class Engine:
             activate=lambda: self._activator.activate_dirty(),
             on_rollback=lambda runs, new: self._recovery.roll_back(runs, new),
             on_fenced=lambda error: self._stop_work(error),
+            payloads=staging,
         )
         self._timers = timers = Timers(self.clock, ledger, writer)
         self.activities = ActivityRunner(
