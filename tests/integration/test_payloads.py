@@ -182,3 +182,55 @@ async def test_tables_survive_a_reopen_and_replay(db_path: Path) -> None:
     async with await wfkit.Engine.open(db_path) as engine:
         assert engine.sql("SELECT count(*) FROM wfkit_payloads").fetchall() == [(1,)]  # referenced: not an orphan
         assert await engine.get_handle(handle.workflow_id).result() == 4
+
+
+@wfkit.activity
+def p_transform(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"k": range(n), "v": [k * 0.5 for k in range(n)]})
+
+
+@wfkit.activity
+def p_scalar() -> int:
+    return 7
+
+
+@wfkit.workflow
+async def p_pipeline(n: int) -> int:
+    df = await wfkit.execute_activity(p_transform, n)
+    await wfkit.execute_activity(p_scalar)
+    return len(df)
+
+
+async def test_engine_output_is_a_relation_over_a_steps_table(engine: wfkit.Engine, db_path: Path) -> None:
+    await (await engine.start(p_pipeline, 5, id="pipe")).result()
+    rel = engine.output("pipe", activity="p_transform")
+    pd.testing.assert_frame_equal(rel.df(), p_transform.fn(5).reset_index(drop=True))  # type: ignore[attr-defined]
+    assert rel.pl().shape == (5, 2)
+    assert engine.sql("SELECT count(*) FROM payloads WHERE workflow_id = 'pipe'").fetchall() == [(1,)]
+    with pytest.raises(wfkit.WorkflowNotFoundError, match="no run of workflow 'nope'"):
+        engine.output("nope", activity="p_transform")
+    with pytest.raises(wfkit.PayloadError, match="no a completed 'p_missing' step"):
+        engine.output("pipe", activity="p_missing")
+    with pytest.raises(wfkit.PayloadError, match="returned no table"):
+        engine.output("pipe", activity="p_scalar")
+    with pytest.raises(wfkit.PayloadError):
+        engine.output("pipe", activity="p_transform", attempt=2)
+    await engine.close()
+    with wfkit.open_histories(db_path) as histories:
+        assert histories.output("pipe", activity="p_transform").aggregate("sum(k)").fetchall() == [(10,)]
+
+
+@wfkit.workflow
+async def p_pipeline_b(n: int) -> int:
+    return len(await wfkit.execute_activity(p_transform, n))
+
+
+async def test_purge_deletes_the_payloads_of_purged_runs_but_keeps_shared_ones(engine: wfkit.Engine) -> None:
+    await (await engine.start(p_pipeline, 5, id="old")).result()
+    await (await engine.start(p_pipeline_b, 6, id="kept")).result()
+    await (await engine.start(p_pipeline, 6, id="shared")).result()  # the same table as "kept": stored once
+    assert engine.sql("SELECT count(*) FROM wfkit_payloads").fetchall() == [(2,)]
+    report = await engine.purge(workflow=p_pipeline)
+    assert report.runs == 2
+    assert engine.sql("SELECT count(*) FROM wfkit_payloads").fetchall() == [(1,)]
+    assert engine.output("kept", activity="p_transform").shape == (6, 2)

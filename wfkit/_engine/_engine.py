@@ -653,6 +653,19 @@ class Engine:
         self._writer.check_open()
         return self.store.sql(query, params)
 
+    def output(
+        self, workflow_id: str, activity: str | None = None, *, event_id: int | None = None, attempt: int | None = None, run_id: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """The table a step returned, as a DuckDB relation (`.df()`, `.pl()`, `.arrow()`, joins): by default the latest
+        completed attempt of activity `activity` in the latest run of `workflow_id`.
+
+        Raises:
+            WorkflowNotFoundError: no such run.
+            PayloadError: no such step, or it returned no table.
+        """
+        self._writer.check_open()
+        return self.store.output(workflow_id, activity, event_id=event_id, attempt=attempt, run_id=run_id)
+
     @property
     def histories(self) -> Histories:
         """Analytics over this engine's file: `stats`, `slowest`, `failures`, `compare`, `export`, `report`, ... (`wfkit.Histories`)."""

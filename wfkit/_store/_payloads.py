@@ -29,6 +29,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from wfkit.errors import PayloadError, WorkflowNotFoundError
+
 __all__ = [
     "BLOB_ENCODING",
     "TABLE_ENCODING",
@@ -39,6 +41,7 @@ __all__ = [
     "encode_json_blob",
     "encode_table",
     "is_table",
+    "output_relation",
     "read_payload",
     "refs_in",
     "write_payloads",
@@ -87,7 +90,7 @@ def is_table(value: Any) -> bool:
 
 def _to_arrow(value: Any, kind: str) -> pa.Table:
     if kind == "pandas":
-        table = pa.Table.from_pandas(value, preserve_index=True)
+        table = pa.Table.from_pandas(value)  # a RangeIndex as metadata, any other index as columns
         freq = getattr(value.index, "freqstr", None)  # pandas' own metadata does not keep a DatetimeIndex's freq
         return table.replace_schema_metadata({**(table.schema.metadata or {}), _FREQ: freq.encode()}) if freq else table
     if kind == "polars":
@@ -209,3 +212,59 @@ def delete_orphans(cur: duckdb.DuckDBPyConnection) -> int:
     """Delete payloads no event references (left by a crash between a payload's batch and its event's); returns how many."""
     row = cur.execute("DELETE FROM wfkit_payloads WHERE hash NOT IN (SELECT hash FROM wfkit_payload_refs)").fetchall()
     return int(row[0][0]) if row else 0
+
+
+def output_relation(
+    con: duckdb.DuckDBPyConnection,
+    workflow_id: str,
+    activity: str | None,
+    *,
+    event_id: int | None = None,
+    attempt: int | None = None,
+    run_id: str | None = None,
+    catalog: str | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """A DuckDB relation over the table one step of a run returned (its latest completed attempt unless `event_id`/`attempt` say which).
+
+    `catalog` names the attached database to look in (None: the connection's own). Every value is a bound parameter.
+
+    Raises:
+        WorkflowNotFoundError: no such run.
+        PayloadError: no such step, or the step returned no table (one line saying which).
+    """
+    prefix = "" if catalog is None else '"' + catalog.replace('"', '""') + '".'
+    if run_id is None:
+        rows = con.execute(f"SELECT run_id FROM {prefix}workflows WHERE workflow_id = ? ORDER BY start_time DESC, run_id LIMIT 1", [workflow_id]).fetchall()
+    else:
+        rows = con.execute(f"SELECT run_id FROM {prefix}workflows WHERE workflow_id = ? AND run_id = ?", [workflow_id, run_id]).fetchall()
+    if not rows:
+        raise WorkflowNotFoundError(f"no run of workflow {workflow_id!r}" + (f" with run id {run_id!r}" if run_id else ""))
+    run = str(rows[0][0])
+    conditions, params = ["c.run_id = ?"], list[Any]([run])
+    if event_id is not None:
+        conditions.append("c.event_id = ?")
+        params.append(event_id)
+    else:
+        conditions.append("c.event_type = 'ActivityTaskCompleted'")
+    if activity is not None:
+        conditions.append("coalesce(c.activity_type, s.activity_type) = ?")
+        params.append(activity)
+    if attempt is not None:
+        conditions.append("c.attempt = ?")
+        params.append(attempt)
+    query = (
+        f"SELECT c.event_id, c.attributes->'$.result' FROM {prefix}events c"
+        f" LEFT JOIN {prefix}events s ON s.run_id = c.run_id AND s.event_type = 'ActivityTaskScheduled' AND s.activity_id = c.activity_id"
+        f" WHERE {' AND '.join(conditions)} ORDER BY c.event_id DESC LIMIT 1"
+    )
+    found = con.execute(query, params).fetchall()
+    step = f"event {event_id}" if event_id is not None else f"a completed {activity!r} step" + (f" (attempt {attempt})" if attempt else "")
+    if not found:
+        raise PayloadError(f"run {run} of workflow {workflow_id!r} has no {step}")
+    result = json.loads(found[0][1]) if found[0][1] else None
+    if not isinstance(result, dict) or result.get("encoding") != TABLE_ENCODING:
+        raise PayloadError(f"{step} of run {run} returned no table (its result is not a stored table)")
+    data = con.execute(f"SELECT data FROM {prefix}wfkit_payloads WHERE hash = ?", [result["ref"]]).fetchall()
+    if not data:
+        raise PayloadError(f"the table {step} of run {run} returned is not stored in this file")
+    return con.from_arrow(pa.ipc.open_stream(bytes(data[0][0])).read_all())

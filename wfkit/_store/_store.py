@@ -23,7 +23,7 @@ from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
 from wfkit._history._payload import JsonPayload, payload_json
 from wfkit._store._live import ChangeLog, LiveServer
-from wfkit._store._payloads import StagedPayload, delete_orphans, read_payload, refs_in, write_payloads
+from wfkit._store._payloads import StagedPayload, delete_orphans, output_relation, read_payload, refs_in, write_payloads
 from wfkit._store._schema import ANALYTIC_VIEWS, MIGRATIONS, SCHEMA_VERSION, WFKIT_TABLES
 from wfkit.errors import NotAWfkitDatabaseError, SchemaVersionError, StoreCorruptError, StoreError, StoreFencedError, StoreLockedError
 
@@ -438,6 +438,11 @@ class Store:
         """A stored payload's bytes, by hash (None: not stored)."""
         with self._read_lock:
             return read_payload(self._con, ref)
+
+    def output(self, workflow_id: str, activity: str | None, *, event_id: int | None, attempt: int | None, run_id: str | None) -> duckdb.DuckDBPyRelation:
+        """A relation over the table a step returned (see `_payloads.output_relation`)."""
+        with self._read_lock:
+            return output_relation(self._con, workflow_id, activity, event_id=event_id, attempt=attempt, run_id=run_id)
 
     #### Runs recorded elsewhere (Temporal imports) ####
 
