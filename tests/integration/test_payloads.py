@@ -234,3 +234,34 @@ async def test_purge_deletes_the_payloads_of_purged_runs_but_keeps_shared_ones(e
     assert report.runs == 2
     assert engine.sql("SELECT count(*) FROM wfkit_payloads").fetchall() == [(1,)]
     assert engine.output("kept", activity="p_transform").shape == (6, 2)
+
+
+@wfkit.workflow
+async def p_lazy(which: str) -> int:
+    df = await wfkit.execute_activity(p_make, which)
+    SEEN["repr"] = repr(df)
+    SEEN["loaded_before"] = df.loaded
+    n = await wfkit.execute_activity(p_receive, df)  # passed on unread: the same reference
+    SEEN["loaded_after_passing"] = df.loaded
+    if which == "touch":
+        return len(df) + n  # touching it loads it, on the workflow's thread
+    return n
+
+
+async def test_workflow_code_gets_a_lazy_handle_that_loads_only_when_touched(engine: wfkit.Engine) -> None:
+    assert await (await engine.start(p_lazy, "rich")).result() == 4
+    assert SEEN["repr"] == "<lazy pandas table: 4 rows x 9 columns [n, c, d, t, day, tags, point, f, ...]>"
+    assert SEEN["loaded_before"] is False
+    assert SEEN["loaded_after_passing"] is False
+    pd.testing.assert_frame_equal(SEEN["frame"], rich_frame(), check_dtype=True)  # the activity got the frame itself
+    assert await (await engine.start(p_lazy, "touch")).result() == 6  # multi_frame: 3 rows, read in workflow code
+    assert engine.sql("SELECT count(*) FROM wfkit_payloads").fetchall() == [(2,)]
+
+
+async def test_a_bare_replay_reads_no_table(engine: wfkit.Engine) -> None:
+    handle = await engine.start(p_lazy, "rich")
+    await handle.result()
+    SEEN.clear()
+    result = wfkit.Replayer([p_lazy]).replay(engine.history(handle.workflow_id))
+    assert result.result == 4
+    assert SEEN["loaded_after_passing"] is False

@@ -94,7 +94,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         # Tables and big JSON values go out of line, into the same file (see _payloads.py).
         staging = PayloadStaging()
-        self.converter: PayloadConverter = DataConverter(converter, staging, store.read_payload)
+        data = DataConverter(converter, staging, store.read_payload)
+        self.converter: PayloadConverter = data
+        eager = data.eager()  # activities and handle results get values, workflow code lazy handles
         # The parts, lowest first; each gets only the parts below it (docs/architecture.md).
         self._ledger = ledger = RunLedger(wake=lambda: self._writer.wake())
         self._writer = writer = Writer(
@@ -111,7 +113,7 @@ class Engine:
             writer=writer,
             timers=timers,
             clock=self.clock,
-            converter=self.converter,
+            converter=eager,
             registry=self.registry,
             queues=task_queues or {},
             default=default_task_queue or TaskQueue(),
@@ -139,7 +141,7 @@ class Engine:
             activator=self._activator,
             limits=limits,
             registry=self.registry,
-            converter=self.converter,
+            converter=eager,
             clock=self.clock,
         )
         self._compat = CompatibilityChecker(ledger.runs, self.converter)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from wfkit._history._payload import MAX_PAYLOAD_BYTES, JsonConverter, JsonPayload, Payload, PayloadConverter
+from wfkit._history._payload import MAX_PAYLOAD_BYTES, JsonConverter, JsonPayload, LazyPayload, Payload, PayloadConverter
 from wfkit._store._payloads import BLOB_ENCODING, TABLE_ENCODING, StagedPayload, decode_blob, decode_table, encode_json_blob, encode_table, is_table
 from wfkit.errors import PayloadError
 
@@ -60,6 +60,9 @@ class DataConverter:
         staging: where encoded bytes wait for the writer.
         read: reads a stored payload's bytes by hash (None when not stored).
         inline_bytes: JSON payloads larger than this move out of line.
+        lazy: decode references as `LazyPayload` handles that read on first use (for workflow code,
+            so replay and recovery read no table the code does not touch); False reads at once
+            (for activities and results).
     """
 
     def __init__(
@@ -69,14 +72,22 @@ class DataConverter:
         read: Callable[[str], bytes | None],
         *,
         inline_bytes: int = MAX_PAYLOAD_BYTES,
+        lazy: bool = True,
     ) -> None:
+        self.lazy = lazy
         self.inner: PayloadConverter = inner if inner is not None else JsonConverter(max_bytes=sys.maxsize)
         self.staging = staging
         self._read = read
         self.inline_bytes = inline_bytes
 
+    def eager(self) -> DataConverter:
+        """The same converter, decoding references at once (same staging, same store)."""
+        return DataConverter(self.inner, self.staging, self._read, inline_bytes=self.inline_bytes, lazy=False)
+
     def to_payload(self, value: Any) -> Payload:
         """Encode `value`: a table as a `wfkit/table` reference, JSON above `inline_bytes` as a `wfkit/json-blob` reference."""
+        if isinstance(value, LazyPayload):
+            return value.payload  # passed on unread: the same reference
         if is_table(value):
             try:
                 payload, staged = encode_table(value)
@@ -94,6 +105,8 @@ class DataConverter:
     def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
         """Decode a payload; references are read from the staged bytes or the store."""
         encoding = payload.get("encoding")
+        if self.lazy and encoding in (TABLE_ENCODING, BLOB_ENCODING):
+            return LazyPayload(payload, lambda: self.eager().from_payload(payload, hint))
         if encoding == TABLE_ENCODING:
             return decode_table(payload, self._bytes(payload), hint)
         if encoding == BLOB_ENCODING:
