@@ -7,9 +7,12 @@ at most a few million on a shared machine).
 
 from __future__ import annotations
 
+import asyncio
 import io
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -18,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import wfkit
 from bench._timing import median_ms
 
 
@@ -95,5 +99,54 @@ def main(rows: int) -> None:
         con.close()
 
 
+_FRAMES: dict[str, pd.DataFrame] = {}
+
+
+@wfkit.activity
+def bench_make(rows: int) -> pd.DataFrame:
+    return _FRAMES["frame"]
+
+
+@wfkit.activity
+def bench_count(df: pd.DataFrame) -> int:
+    return len(df)
+
+
+@wfkit.workflow
+async def bench_pass(rows: int) -> int:
+    return await wfkit.execute_activity(bench_count, await wfkit.execute_activity(bench_make, rows))
+
+
+def end_to_end(rows: int) -> None:
+    """One frame passed from one activity to the next through the engine, against the same frame to_parquet + read_parquet."""
+    _FRAMES["frame"] = frame(rows)
+    workflow_ms = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(3):
+
+            async def run(k: int = k) -> None:
+                async with await wfkit.Engine.open(Path(tmp) / f"e{k}.duckdb") as engine:
+                    began = time.perf_counter()
+                    assert await (await engine.start(bench_pass, rows)).result() == rows
+                    workflow_ms.append((time.perf_counter() - began) * 1000)
+
+            asyncio.run(run())
+        df = _FRAMES["frame"]
+        parquet = median_ms(lambda: (df.to_parquet(Path(tmp) / "f.parquet"), pd.read_parquet(Path(tmp) / "f.parquet")), 3)
+        output_ms = []
+
+        async def output() -> None:
+            async with await wfkit.Engine.open(Path(tmp) / "e0.duckdb") as engine:
+                output_ms.append(median_ms(lambda: engine.output(engine.list()[0].workflow_id, activity="bench_make").df(), 3))
+
+        asyncio.run(output())
+    print(
+        f"end to end ({rows:,} rows): workflow with 2 activities {statistics.median(workflow_ms):.0f} ms (median of 3), "
+        f"df.to_parquet + pd.read_parquet {parquet:.0f} ms, engine.output(...).df() {output_ms[0]:.0f} ms"
+    )
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    main(n)
+    end_to_end(n)
