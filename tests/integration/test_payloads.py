@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 from pathlib import Path
@@ -265,3 +266,31 @@ async def test_a_bare_replay_reads_no_table(engine: wfkit.Engine) -> None:
     result = wfkit.Replayer([p_lazy]).replay(engine.history(handle.workflow_id))
     assert result.result == 4
     assert SEEN["loaded_after_passing"] is False
+
+
+@wfkit.workflow
+async def p_waits() -> int:
+    df = await wfkit.execute_activity(p_make, "rich")
+    await wfkit.wait_signal("go")
+    return await wfkit.execute_activity(p_receive, df)
+
+
+async def test_recovery_reads_no_table_the_workflow_code_does_not_touch(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wfkit._store._store import Store
+
+    reads: list[str] = []
+    real = Store.read_payload
+    monkeypatch.setattr(Store, "read_payload", lambda self, ref: reads.append(ref) or real(self, ref))
+    async with await wfkit.Engine.open(db_path) as engine:
+        await engine.start(p_waits, id="waits")
+        while not engine.sql("SELECT count(*) FROM payloads WHERE event_type = 'ActivityTaskCompleted'").fetchall()[0][0]:
+            await asyncio.sleep(0.01)
+        await engine.wait_idle()
+    reads.clear()
+    async with await wfkit.Engine.open(db_path) as engine:  # recovery replays the open run
+        await engine.wait_idle()
+        assert reads == []  # the handle was rebuilt from the reference alone
+        await engine.get_handle("waits").signal("go")
+        assert await engine.get_handle("waits").result() == 4
+        assert len(reads) == 1  # the activity read it, once
+    pd.testing.assert_frame_equal(SEEN["frame"], rich_frame(), check_dtype=True)
