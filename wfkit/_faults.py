@@ -7,6 +7,7 @@ there, as the notebook's stop button delivers one). Points:
 
 * `activity_completed`: an activity returned, before its completion is recorded.
 * `after_commit`: a batch is durable, before its effects (starting activities, timers, waking handles).
+* `after_payload_write`: inside a group commit's transaction, after its payload tables were written, before its events.
 * `mid_commit`: inside a group commit's transaction, after the rows were written, before COMMIT.
 * `recovery`: while `Engine.open` resumes the runs it found open, after the first one.
 * `fork`: inside `Engine.fork`, after the copied history was queued, before it is committed.
@@ -21,7 +22,7 @@ import signal
 
 __all__ = ["POINTS", "FaultPlan", "fault"]
 
-POINTS = ("activity_completed", "after_commit", "mid_commit", "recovery", "fork", "mid_purge", "external_delivery")
+POINTS = ("activity_completed", "after_commit", "mid_commit", "after_payload_write", "recovery", "fork", "mid_purge", "external_delivery")
 
 
 class FaultPlan:

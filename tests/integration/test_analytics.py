@@ -53,7 +53,7 @@ def test_every_new_database_has_the_views_and_the_current_schema_version(tmp_pat
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert set(VIEW_NAMES) <= views
     assert con.execute("SELECT max(version) FROM wfkit_schema").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 5  # 3: the owner epoch table, lost attempts in the views; 4: (empty); 5: Temporal vocabulary in the views
+    assert SCHEMA_VERSION == 6  # 3: the owner epoch table, lost attempts in the views; 4: (empty); 5: Temporal vocabulary in the views; 6: payload tables
     con.close()
 
 

@@ -100,17 +100,22 @@ async def l_returns_big(n: int) -> int:
         raise RuntimeError(exc.cause_message) from None
 
 
-async def test_oversized_payloads_fail_the_call_with_a_hint(engine: wfkit.Engine) -> None:
+async def test_big_payloads_move_out_of_line_and_a_converters_own_limit_still_holds(engine: wfkit.Engine, tmp_path: Path) -> None:
     ok = await engine.start(l_returns_big, 1000)
     assert await ok.result() == 1000
-    too_big = await engine.start(l_returns_big, 5 * 1024 * 1024)
-    with pytest.raises(wfkit.WorkflowFailedError, match="over the 4 MB payload limit") as info:
-        await too_big.result()
-    assert "pass its path or name instead" in info.value.cause_message
-    attempts = [e for e in engine.history(run_id=too_big.run_id) if e.event_type is E.ActivityTaskStarted]
-    assert len(attempts) == 1, "an oversized result is not retried"
-    with pytest.raises(wfkit.PayloadError, match="payload limit"):
-        await engine.start(l_returns_big, "y" * (5 * 1024 * 1024))  # type: ignore[arg-type]
+    big = await engine.start(l_returns_big, 5 * 1024 * 1024)  # over the old 4 MB cap: stored as a blob, referenced
+    assert await big.result() == 5 * 1024 * 1024
+    assert engine.sql("SELECT encoding FROM wfkit_payloads").fetchall() == [("wfkit/json-blob",)]
+    # A converter passed explicitly keeps its own limit (JsonConverter's default is 4 MB).
+    async with await wfkit.Engine.open(tmp_path / "limited.duckdb", converter=wfkit.JsonConverter()) as limited:
+        too_big = await limited.start(l_returns_big, 5 * 1024 * 1024)
+        with pytest.raises(wfkit.WorkflowFailedError, match="over the 4 MB payload limit") as info:
+            await too_big.result()
+        assert "pass its path or name instead" in info.value.cause_message
+        attempts = [e for e in limited.history(run_id=too_big.run_id) if e.event_type is E.ActivityTaskStarted]
+        assert len(attempts) == 1, "an oversized result is not retried"
+        with pytest.raises(wfkit.PayloadError, match="payload limit"):
+            await limited.start(l_returns_big, "y" * (5 * 1024 * 1024))  # type: ignore[arg-type]
 
 
 def test_fault_plan_parsing() -> None:

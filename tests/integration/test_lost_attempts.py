@@ -160,6 +160,9 @@ async def test_a_schema_2_file_upgrades_in_place_and_keeps_its_runs(db_path: Pat
         await engine.start(g_flow, 0.05, id="g-old")
     con = duckdb.connect(str(db_path))
     con.execute("DROP TABLE wfkit_owner")
+    con.execute("DROP VIEW payloads")  # schema 6's
+    con.execute("DROP TABLE wfkit_payload_refs")
+    con.execute("DROP TABLE wfkit_payloads")
     con.execute("DELETE FROM wfkit_schema WHERE version >= 3")  # as a file written by a wfkit of schema 2
     con.close()
     async with wfkit.Engine.open(db_path) as engine:

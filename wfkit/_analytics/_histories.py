@@ -27,9 +27,10 @@ from wfkit._history._history import History
 from wfkit._history._summary import RunSummary
 from wfkit._schedules._describe import ScheduleDescription, describe_state, state_from_history
 from wfkit._store._live import LiveReplica, check_select
+from wfkit._store._payloads import output_relation
 from wfkit._store._schema import ANALYTIC_VIEWS
 from wfkit._store._store import _open_error, schema_version
-from wfkit.errors import ArgumentError, NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError
+from wfkit.errors import ArgumentError, NotAWfkitDatabaseError, StoreCorruptError, StoreLockedError, WorkflowNotFoundError
 
 if TYPE_CHECKING:
     from wfkit._engine._engine import Engine
@@ -86,6 +87,31 @@ class Histories:
             check_select(query)
             self._live.refresh()
         return self._con.sql(query, params=params) if params is not None else self._con.sql(query)
+
+    def output(
+        self, workflow_id: str, activity: str | None = None, *, event_id: int | None = None, attempt: int | None = None, run_id: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """The table a step returned, as a DuckDB relation (see `Engine.output`), from the first attached file that holds the run.
+
+        Raises:
+            WorkflowNotFoundError: no file holds such a run.
+            PayloadError: no such step, or it returned no table.
+        """
+        if self._engine is not None:
+            return self._engine.output(workflow_id, activity, event_id=event_id, attempt=attempt, run_id=run_id)
+        assert self._con is not None
+        if self._live is not None:
+            raise ArgumentError("output() needs the file itself: close the engine that holds it, or call engine.output there")
+        missing: WorkflowNotFoundError | None = None
+        for alias in self.databases:
+            tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
+            if "wfkit_payloads" not in tables:
+                continue
+            try:
+                return output_relation(self._con, workflow_id, activity, event_id=event_id, attempt=attempt, run_id=run_id, catalog=alias)
+            except WorkflowNotFoundError as exc:
+                missing = exc
+        raise missing or WorkflowNotFoundError(f"no run of workflow {workflow_id!r} in a file that stores tables")
 
     def stats(self, by: str = "activity") -> duckdb.DuckDBPyRelation:
         """Per activity type: count, failure and retry rates, p50/p95/p99 duration (`by="workflow"`: per workflow type)."""

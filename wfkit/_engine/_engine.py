@@ -36,6 +36,7 @@ from wfkit._engine._ledger import EngineHealth, LiveRun, RunLedger
 from wfkit._engine._lifecycle import RunLifecycle
 from wfkit._engine._opener import EngineOpener, live_engine, open_engine, release
 from wfkit._engine._operations import RunOperations
+from wfkit._engine._payloads import DataConverter, PayloadStaging
 from wfkit._engine._recovery import Recovery
 from wfkit._engine._retention import Before, PurgeReport, Retention, WorkflowFilter
 from wfkit._engine._schedules import DEFAULT_CATCHUP, BackfillReport, Overlap, ScheduleHandle, Schedules
@@ -44,7 +45,7 @@ from wfkit._engine._writer import Writer
 from wfkit._faults import fault
 from wfkit._history._events import EventType
 from wfkit._history._history import History
-from wfkit._history._payload import JsonConverter, PayloadConverter
+from wfkit._history._payload import PayloadConverter
 from wfkit._history._summary import RunSummary
 from wfkit._store._live import LiveServer
 from wfkit._store._store import Store
@@ -91,7 +92,11 @@ class Engine:
         """Seconds `close()` waits for running activity attempts before recording them as lost."""
         self.registry = registry or default_registry
         self.clock: Clock = clock or SystemClock()
-        self.converter: PayloadConverter = converter or JsonConverter()
+        # Tables and big JSON values go out of line, into the same file (see _payloads.py).
+        staging = PayloadStaging()
+        data = DataConverter(converter, staging, store.read_payload)
+        self.converter: PayloadConverter = data
+        eager = data.eager()  # activities and handle results get values, workflow code lazy handles
         # The parts, lowest first; each gets only the parts below it (docs/architecture.md).
         self._ledger = ledger = RunLedger(wake=lambda: self._writer.wake())
         self._writer = writer = Writer(
@@ -100,6 +105,7 @@ class Engine:
             activate=lambda: self._activator.activate_dirty(),
             on_rollback=lambda runs, new: self._recovery.roll_back(runs, new),
             on_fenced=lambda error: self._stop_work(error),
+            payloads=staging,
         )
         self._timers = timers = Timers(self.clock, ledger, writer)
         self.activities = ActivityRunner(
@@ -107,7 +113,7 @@ class Engine:
             writer=writer,
             timers=timers,
             clock=self.clock,
-            converter=self.converter,
+            converter=eager,
             registry=self.registry,
             queues=task_queues or {},
             default=default_task_queue or TaskQueue(),
@@ -135,7 +141,7 @@ class Engine:
             activator=self._activator,
             limits=limits,
             registry=self.registry,
-            converter=self.converter,
+            converter=eager,
             clock=self.clock,
         )
         self._compat = CompatibilityChecker(ledger.runs, self.converter)
@@ -649,6 +655,19 @@ class Engine:
         """Run SQL over the histories with bound parameters; returns a DuckDB relation."""
         self._writer.check_open()
         return self.store.sql(query, params)
+
+    def output(
+        self, workflow_id: str, activity: str | None = None, *, event_id: int | None = None, attempt: int | None = None, run_id: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """The table a step returned, as a DuckDB relation (`.df()`, `.pl()`, `.arrow()`, joins): by default the latest
+        completed attempt of activity `activity` in the latest run of `workflow_id`.
+
+        Raises:
+            WorkflowNotFoundError: no such run.
+            PayloadError: no such step, or it returned no table.
+        """
+        self._writer.check_open()
+        return self.store.output(workflow_id, activity, event_id=event_id, attempt=attempt, run_id=run_id)
 
     @property
     def histories(self) -> Histories:

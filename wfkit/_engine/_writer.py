@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 
 from wfkit._engine._clock import Clock
 from wfkit._engine._ledger import LiveRun
+from wfkit._engine._payloads import PayloadStaging
 from wfkit._faults import fault
 from wfkit._history._events import Event, EventType
+from wfkit._store._payloads import StagedPayload
 from wfkit._store._store import RunClose, RunRow, Store
 from wfkit.errors import EngineClosedError, StoreFencedError, StoreUnavailableError
 
@@ -56,6 +58,8 @@ class Batch:
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     alive_at: float | None = None
     """When set, the commit also records that this engine was alive then (see ALIVE_INTERVAL)."""
+    payloads: list[StagedPayload] = field(default_factory=list)
+    """Payload bytes staged when the batch was taken: written in its transaction, before its events."""
 
     def empty(self) -> bool:
         return not (self.events or self.new_runs or self.closed or self.effects or self.waiters or self.alive_at is not None)
@@ -76,6 +80,8 @@ class Batch:
         self.waiters += later.waiters
         self.runs.update(later.runs)
         self.alive_at = later.alive_at if later.alive_at is not None else self.alive_at
+        known = {p.ref for p in self.payloads}
+        self.payloads += [p for p in later.payloads if p.ref not in known]
 
     def drop_runs(self, run_ids: dict[str, LiveRun]) -> None:
         """Forget everything recorded for these runs."""
@@ -96,8 +102,10 @@ class Writer:
         activate: Callable[[], Awaitable[None]],
         on_rollback: Rollback,
         on_fenced: Callable[[StoreFencedError], None],
+        payloads: PayloadStaging | None = None,
     ) -> None:
         self.store = store
+        self.payloads = payloads if payloads is not None else PayloadStaging()
         self._clock = clock
         self._activate = activate
         self._on_rollback = on_rollback
@@ -259,8 +267,13 @@ class Writer:
         stalled = self.storage_error is not None and loop.time() < self._retry_at
         if self._committing is None and not stalled and not self._batch.empty():
             committed, self._batch = self._batch, Batch()
-            if committed.rows() > INLINE_COMMIT_ROWS or self._store_jobs:
-                write = functools.partial(self.store.write, committed.events, committed.new_runs, committed.closed, alive_at=committed.alive_at)
+            # Everything staged so far: the events of this batch reference only payloads encoded before them.
+            known = {p.ref for p in committed.payloads}
+            committed.payloads += [p for p in self.payloads.take() if p.ref not in known]
+            if committed.rows() > INLINE_COMMIT_ROWS or self._store_jobs or committed.payloads:
+                write = functools.partial(
+                    self.store.write, committed.events, committed.new_runs, committed.closed, alive_at=committed.alive_at, payloads=committed.payloads
+                )
                 self._committed = committed
                 self._committing = loop.run_in_executor(self._db_thread, write)
                 self._committing.add_done_callback(lambda _: self.wake())
@@ -293,6 +306,7 @@ class Writer:
             else:
                 self._roll_back(batch, error)
             return
+        self.payloads.committed(batch.payloads)
         if self.storage_error is not None:
             logger.warning("wfkit: writes to %s succeed again; resuming", self.store.path or "memory")
             self.storage_error = None

@@ -25,7 +25,18 @@ from typing import Any, Protocol
 
 from wfkit.errors import PayloadError
 
-__all__ = ["JSON_ENCODING", "MAX_PAYLOAD_BYTES", "JsonConverter", "JsonPayload", "Payload", "PayloadConverter", "payload_json"]
+__all__ = [
+    "JSON_ENCODING",
+    "MAX_PAYLOAD_BYTES",
+    "REF_ENCODINGS",
+    "JsonConverter",
+    "JsonPayload",
+    "LazyPayload",
+    "Payload",
+    "PayloadConverter",
+    "materialized",
+    "payload_json",
+]
 
 JSON_ENCODING = "json/plain"
 
@@ -197,6 +208,87 @@ def _from_jsonable(value: Any, hint: Any) -> Any:
     return value
 
 
+#: Encodings of payloads stored out of line (by the engine, in the history file): the payload is a reference.
+REF_ENCODINGS = frozenset({"wfkit/table", "wfkit/json-blob"})
+
+_UNLOADED: Any = object()
+
+
+class LazyPayload:
+    """A value stored out of line (a table), handed to workflow code unread: it loads on first use.
+
+    Attribute access, `len`, iteration, indexing, `==` and NumPy/Arrow conversion load the value
+    (once) and act on it; `repr` shows the shape from the reference alone. Passing the handle to
+    the next activity re-uses the reference without loading. Replaying without a payload store
+    (a bare `Replayer`) gives handles that cannot load: they say so when used.
+    """
+
+    __slots__ = ("_loader", "_value", "payload")
+
+    def __init__(self, payload: Payload, loader: Callable[[], Any] | None) -> None:
+        self.payload = payload
+        """The reference payload (`{"encoding": "wfkit/table", "ref": ..., "rows": ..., ...}`)."""
+        self._loader = loader
+        self._value = _UNLOADED
+
+    @property
+    def loaded(self) -> bool:
+        """True once the value was read."""
+        return self._value is not _UNLOADED
+
+    def materialize(self) -> Any:
+        """The value itself (read on the first call)."""
+        if self._value is _UNLOADED:
+            if self._loader is None:
+                raise PayloadError(
+                    f"this run's table {str(self.payload.get('ref', ''))[:12]} is stored in its history file; replay it with that file's engine to read it"
+                )
+            self._value = self._loader()
+        return self._value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.materialize(), name)
+
+    def __len__(self) -> int:
+        return len(self.materialize())
+
+    def __iter__(self) -> Any:
+        return iter(self.materialize())
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.materialize()[key]
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self.materialize()
+
+    def __eq__(self, other: object) -> Any:
+        return self.materialize() == (other.materialize() if isinstance(other, LazyPayload) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.materialize().__array__(*args, **kwargs)
+
+    def __arrow_c_stream__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.materialize().__arrow_c_stream__(*args, **kwargs)
+
+    def __dataframe__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.materialize().__dataframe__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        p = self.payload
+        if p.get("encoding") != "wfkit/table":
+            return f"<lazy JSON value, {p.get('bytes', '?')} bytes{', loaded' if self.loaded else ''}>"
+        columns = [str(c) for c in p.get("columns") or []]
+        shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+        return f"<lazy {p.get('kind', 'table')} table: {p.get('rows', '?')} rows x {len(columns)} columns [{shown}]{', loaded' if self.loaded else ''}>"
+
+
+def materialized(value: Any) -> Any:
+    """`value` itself, or what a `LazyPayload` holds (loaded now)."""
+    return value.materialize() if isinstance(value, LazyPayload) else value
+
+
 #: Default largest payload, in bytes of JSON: histories are for orchestration data, not bulk data.
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 
@@ -213,6 +305,8 @@ class JsonConverter:
 
     def to_payload(self, value: Any) -> Payload:
         """Encode `value` as a `json/plain` payload; raise `PayloadError` naming the type if it can't be."""
+        if isinstance(value, LazyPayload):
+            return value.payload  # a table passed on: the same reference
         scalar_text = _SCALAR_TEXT.get(type(value))
         if scalar_text is not None:
             # Activity arguments and results are often plain numbers and strings: write them without
@@ -239,6 +333,8 @@ class JsonConverter:
     def from_payload(self, payload: Payload, hint: Any = Any) -> Any:
         """Decode a payload into a fresh object (callers may mutate it); unknown encodings raise `PayloadError`."""
         encoding = payload.get("encoding")
+        if encoding in REF_ENCODINGS:
+            return LazyPayload(payload, None)  # no payload store here (a bare replay): shape only
         if encoding != JSON_ENCODING:
             raise PayloadError(f"cannot decode a payload with encoding {encoding!r} (expected {JSON_ENCODING})")
         # Always a fresh copy, so code that mutates what it received cannot change the recorded history

@@ -5,7 +5,7 @@ Never edit a migration that has shipped: add a new one at the end.
 
 from __future__ import annotations
 
-__all__ = ["ANALYTIC_VIEWS", "MIGRATIONS", "SCHEMA_VERSION", "VIEW_NAMES", "WFKIT_TABLES"]
+__all__ = ["ANALYTIC_VIEWS", "MIGRATIONS", "PAYLOADS_VIEW", "SCHEMA_VERSION", "VIEW_NAMES", "WFKIT_TABLES"]
 
 # Analytic views, computed from `events` alone (plus `workflows.status` for runs whose history
 # does not close them, such as Temporal runs still running elsewhere), so they are right for
@@ -645,6 +645,32 @@ ANALYTIC_VIEWS = _VIEWS_V4
 #: The analytic views, in the order ANALYTIC_VIEWS creates them.
 VIEW_NAMES = ("runs", "activities", "timers", "signals", "activity_stats", "nexus_operations")
 
+#: The `payloads` view: every stored table (and big JSON value) with the event that references it.
+#: Kept apart from ANALYTIC_VIEWS, which are computed from `events` and `workflows` alone.
+PAYLOADS_VIEW = """
+CREATE OR REPLACE VIEW payloads AS
+SELECT
+    w.workflow_id,
+    r.run_id,
+    r.event_id,
+    e.event_type,
+    coalesce(e.activity_type, s.activity_type) AS activity_type,
+    e.attempt,
+    p.hash AS ref,
+    p.encoding,
+    p.kind,
+    p.rows,
+    p.columns,
+    p.bytes,
+    p.schema,
+    p.created_at
+FROM wfkit_payload_refs r
+JOIN wfkit_payloads p USING (hash)
+JOIN events e ON e.run_id = r.run_id AND e.event_id = r.event_id
+LEFT JOIN events s ON s.run_id = e.run_id AND s.event_type = 'ActivityTaskScheduled' AND s.activity_id = e.activity_id
+LEFT JOIN workflows w ON w.run_id = r.run_id;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs and their append-only histories.
     """
@@ -698,9 +724,29 @@ MIGRATIONS: tuple[str, ...] = (
     _VIEWS_V3,
     # 5: the views learn Temporal's whole event vocabulary (see _VIEWS_V4).
     _VIEWS_V4,
+    # 6: table payloads (see _payloads.py): content-addressed Arrow IPC bytes, and which events reference them.
+    """
+    CREATE TABLE wfkit_payloads (
+        hash VARCHAR PRIMARY KEY,
+        encoding VARCHAR NOT NULL,
+        kind VARCHAR,
+        rows BIGINT,
+        columns JSON,
+        bytes BIGINT NOT NULL,
+        schema JSON,
+        created_at TIMESTAMPTZ NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE wfkit_payload_refs (
+        hash VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        event_id INTEGER NOT NULL
+    );
+    """
+    + PAYLOADS_VIEW,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables whose presence marks a wfkit database.
-WFKIT_TABLES = frozenset({"wfkit_schema", "workflows", "events", "wfkit_owner"})
+WFKIT_TABLES = frozenset({"wfkit_schema", "workflows", "events", "wfkit_owner", "wfkit_payloads", "wfkit_payload_refs"})
